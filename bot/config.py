@@ -1,0 +1,198 @@
+"""Settings from the environment and an optional .env file, checked once at start-up.
+
+Every problem is collected and reported together, so a newcomer fixes their .env in one go.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+
+from finetune.scheduler import parse_cron
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product."
+)
+DEFAULT_DATABASE_URL = "sqlite:///data/finetune-bot.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SECRET_SETTINGS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY"})
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "The bot cannot start until these settings are fixed (environment or .env):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    base_model: str = "gpt-4.1-mini-2025-04-14"
+    schedule: str = "0 3 * * *"
+    min_examples: int = 10
+    poll_seconds: int = 60
+    suffix: str | None = "finetune-bot"
+    notify_channel: str | None = None
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    approve_reactions: tuple[str, ...] = ("+1", "white_check_mark", "star")
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line or a message."""
+        return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.openai_api_key) if s]
+
+
+def read_environment(env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> dict[str, str]:
+    """The process environment wins over .env, so a deployment can override a checked-out file."""
+    merged: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if env is None else env)
+    return {k: v.strip() for k, v in merged.items()}
+
+
+def has_slack_credentials(env: Mapping[str, str]) -> bool:
+    return bool(env.get("SLACK_BOT_TOKEN"))
+
+
+class _Reader:
+    """Reads one setting at a time, noting every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "")
+        return value if value else default
+
+    def parsed(self, name: str, default: Any, parse: Callable[[str], Any], expected: str) -> Any:
+        raw = self.env.get(name, "")
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, TypeError) as exc:
+            detail = f" ({exc})" if str(exc) else ""
+            shown = name if name in SECRET_SETTINGS else f"{name}={raw!r}"
+            self.problems.append(f"{shown} is not {expected}{detail}")
+            return default
+
+    def require(self, name: str, why: str) -> None:
+        if not self.env.get(name):
+            self.problems.append(f"{name} is not set: {why}")
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must start with http:// or https://")
+    return raw
+
+
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not raw.startswith(prefix):
+            raise ValueError(f"it should start with {prefix}")
+        return raw
+
+    return parse
+
+
+def _database_url(raw: str) -> str:
+    url = make_url(raw)
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError("use sqlite:///path or postgresql://user:pass@host/db")
+    return raw
+
+
+def _cron(raw: str) -> str:
+    parse_cron(raw)
+    return raw
+
+
+def _suffix(raw: str) -> str:
+    if len(raw) > 64 or not re.fullmatch(r"[A-Za-z0-9._-]+", raw):
+        raise ValueError("use up to 64 letters, digits, '.', '_' or '-'")
+    return raw
+
+
+def reaction_names(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip().strip(":") for n in raw.split(",") if n.strip().strip(":")))
+    bad = [n for n in names if not re.fullmatch(r"[a-z0-9_+'\-]+", n)]
+    if not names or bad:
+        raise ValueError("give emoji names separated by commas, e.g. +1,white_check_mark,star")
+    return names
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -> Settings:
+    """Builds Settings or raises ConfigError naming every missing or malformed setting."""
+    r = _Reader(env)
+    defaults = Settings()
+    if require_credentials:
+        r.require("SLACK_BOT_TOKEN", "the bot token (xoxb-...) from OAuth & Permissions")
+        if not env.get("SLACK_APP_TOKEN") and not env.get("SLACK_SIGNING_SECRET"):
+            r.problems.append(
+                "SLACK_APP_TOKEN (xapp-..., for Socket Mode) or SLACK_SIGNING_SECRET (for HTTP mode) must be set"
+            )
+        r.require("OPENAI_API_KEY", "the key the bot uses for chat completions and fine-tuning")
+    settings = Settings(
+        slack_bot_token=r.parsed("SLACK_BOT_TOKEN", None, _prefixed("xoxb-"), "a bot token"),
+        slack_signing_secret=r.text("SLACK_SIGNING_SECRET"),
+        slack_app_token=r.parsed("SLACK_APP_TOKEN", None, _prefixed("xapp-"), "an app-level token"),
+        slack_api_url=r.parsed("SLACK_API_URL", defaults.slack_api_url, _http_url, "a URL"),
+        port=r.parsed("PORT", defaults.port, _int_between(1, 65535), "a port number"),
+        openai_api_key=r.text("OPENAI_API_KEY"),
+        openai_base_url=r.parsed("OPENAI_BASE_URL", None, _http_url, "a URL"),
+        database_url=r.parsed("DATABASE_URL", defaults.database_url, _database_url, "a database URL"),
+        base_model=r.text("FINETUNE_BASE_MODEL", defaults.base_model),
+        schedule=r.parsed("FINETUNE_SCHEDULE", defaults.schedule, _cron, "a cron expression"),
+        min_examples=r.parsed("FINETUNE_MIN_EXAMPLES", defaults.min_examples, _int_between(1, 100_000), "a whole number"),
+        poll_seconds=r.parsed("FINETUNE_POLL_SECONDS", defaults.poll_seconds, _int_between(1, 86_400), "a number of seconds"),
+        suffix=r.parsed("FINETUNE_SUFFIX", defaults.suffix, _suffix, "a model suffix"),
+        notify_channel=r.text("FINETUNE_NOTIFY_CHANNEL"),
+        system_prompt=r.text("BOT_SYSTEM_PROMPT", defaults.system_prompt),
+        approve_reactions=r.parsed("APPROVE_REACTIONS", defaults.approve_reactions, reaction_names, "a list of emoji names"),
+        log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings

@@ -1,0 +1,63 @@
+"""Posts the pipeline's announcements (the notifications outbox) to Slack, each one once."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.formatting import notification_text
+from finetune.clock import Clock
+from storage import queries
+from storage.db import Database
+from storage.models import Notification
+
+log = logging.getLogger("bot.notifier")
+
+MAX_ATTEMPTS = 5
+
+
+class Notifier:
+    def __init__(self, db: Database, client: WebClient, clock: Clock, notify_channel: str | None) -> None:
+        self.db = db
+        self.client = client
+        self.clock = clock
+        self.notify_channel = notify_channel
+        self._lock = threading.Lock()
+
+    def channel(self) -> str | None:
+        """FINETUNE_NOTIFY_CHANNEL, else where the most recent approval happened."""
+        if self.notify_channel:
+            return self.notify_channel
+        with self.db.session() as session:
+            return queries.last_approved_channel(session)
+
+    def flush(self) -> int:
+        """Posts what is pending; a Slack error leaves the note pending for the next flush, a few times."""
+        posted = 0
+        with self._lock:
+            with self.db.session() as session:
+                pending = [(n.id, n.kind, n.payload) for n in queries.pending_notifications(session)]
+            channel = self.channel() if pending else None
+            for note_id, kind, payload in pending:
+                error = None
+                if channel is None:
+                    error = "no notify channel: set FINETUNE_NOTIFY_CHANNEL"
+                else:
+                    try:
+                        self.client.chat_postMessage(channel=channel, text=notification_text(kind, payload))
+                    except SlackApiError as exc:
+                        error = str(exc.response.get("error"))
+                with self.db.session() as session:
+                    note = session.get(Notification, note_id)
+                    note.attempts += 1
+                    note.last_error = error
+                    if error is None or note.attempts >= MAX_ATTEMPTS:
+                        note.sent_at = self.clock.now()
+                if error:
+                    log.warning("notification %s (%s) not posted: %s", note_id, kind, error)
+                else:
+                    posted += 1
+                    log.info("posted notification %s (%s) in %s", note_id, kind, channel)
+        return posted

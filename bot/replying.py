@@ -1,0 +1,149 @@
+"""Answering a question in its thread: context from the thread, a streamed reply, the record kept."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+import openai
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import formatting
+from bot.config import Settings
+from finetune.chat import ChatModel, Turn, build_messages
+from finetune.clock import Clock
+from finetune.pipeline import Pipeline
+from storage import queries
+from storage.db import Database
+from storage.models import Reply
+
+log = logging.getLogger("bot.replying")
+
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+UPDATE_EVERY_SECONDS = 1.5  # chat.update is Tier 3 (~50/min per workspace): throttle streamed edits
+
+
+def strip_mentions(text: str) -> str:
+    return re.sub(r"\s+", " ", MENTION.sub(" ", text or "")).strip()
+
+
+@dataclass(frozen=True)
+class Question:
+    channel: str
+    user: str
+    text: str
+    ts: str
+    thread_ts: str | None
+    team_id: str | None
+
+
+class Responder:
+    def __init__(self, settings: Settings, db: Database, chat: ChatModel, pipeline: Pipeline, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.chat = chat
+        self.pipeline = pipeline
+        self.clock = clock
+
+    def answer(self, client: WebClient, question: Question, bot_user_id: str) -> None:
+        root = question.thread_ts or question.ts
+        text = strip_mentions(question.text)
+        if not text:
+            client.chat_postMessage(channel=question.channel, thread_ts=root, text=formatting.HINT)
+            return
+        history = self._history(client, question, bot_user_id) if question.thread_ts else []
+        model = self.pipeline.active_model()
+        messages = build_messages(self.settings.system_prompt, history, text)
+        with self.db.session() as session:
+            reply = queries.start_reply(
+                session,
+                channel=question.channel,
+                source_ts=question.ts,
+                thread_ts=root,
+                user_id=question.user,
+                team_id=question.team_id,
+                model=model,
+                messages=messages,
+                now=self.clock.now(),
+            )
+            if reply is None:
+                log.info("already answering %s/%s; ignoring the duplicate", question.channel, question.ts)
+                return
+            reply_id = reply.id
+        placeholder = client.chat_postMessage(channel=question.channel, thread_ts=root, text=formatting.THINKING)
+        ts = placeholder["ts"]
+        with self.db.session() as session:
+            session.get(Reply, reply_id).ts = ts
+        try:
+            answer = self.chat.reply(model, messages, on_text=self._streamer(client, question.channel, ts))
+            if not answer:
+                raise ValueError("the model returned an empty answer")
+        except (openai.APIError, ValueError) as exc:
+            reason = _reason(exc)
+            log.warning("reply %s in %s failed: %s", reply_id, question.channel, reason)
+            client.chat_update(channel=question.channel, ts=ts, text=formatting.apology(reason))
+            with self.db.session() as session:
+                row = session.get(Reply, reply_id)
+                row.status, row.error = "failed", reason
+            return
+        client.chat_update(
+            channel=question.channel,
+            ts=ts,
+            text=answer,
+            blocks=formatting.reply_blocks(answer, model, self.settings.approve_reactions[0]),
+        )
+        with self.db.session() as session:
+            row = session.get(Reply, reply_id)
+            row.reply_text, row.status, row.answered_at = answer, "answered", self.clock.now()
+        log.info("answered %s/%s with %s (reply %s)", question.channel, ts, model, reply_id)
+
+    def _history(self, client: WebClient, question: Question, bot_user_id: str) -> list[Turn]:
+        """Earlier turns of the thread: people's messages, and the bot's real answers (not its hints)."""
+        turns: list[Turn] = []
+        try:
+            pages = client.conversations_replies(channel=question.channel, ts=question.thread_ts, limit=200)
+            messages = [m for page in pages for m in page.get("messages", [])]
+        except SlackApiError as exc:
+            log.warning("could not read thread %s/%s: %s", question.channel, question.thread_ts, exc.response.get("error"))
+            return turns
+        with self.db.session() as session:
+            for message in messages:
+                if float(message.get("ts", "0")) >= float(question.ts):
+                    continue
+                if message.get("user") == bot_user_id or message.get("bot_id"):
+                    reply = queries.find_reply(session, question.channel, message.get("ts", ""))
+                    if reply is not None and reply.status == "answered" and reply.reply_text:
+                        turns.append(Turn("assistant", reply.reply_text))
+                elif text := strip_mentions(message.get("text", "")):
+                    turns.append(Turn("user", text))
+        return turns
+
+    @staticmethod
+    def _streamer(client: WebClient, channel: str, ts: str):
+        last = [time.monotonic()]
+
+        def on_text(so_far: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < UPDATE_EVERY_SECONDS:
+                return
+            last[0] = now
+            try:
+                client.chat_update(channel=channel, ts=ts, text=so_far + " ▍")
+            except SlackApiError as exc:
+                log.info("skipped a streaming update: %s", exc.response.get("error"))
+
+        return on_text
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, openai.RateLimitError):
+        return "the model is rate-limited"
+    if isinstance(exc, openai.APIConnectionError):
+        return "the model could not be reached"
+    if isinstance(exc, openai.NotFoundError):
+        return "the reply model was not found"
+    if isinstance(exc, openai.APIStatusError):
+        return f"the model answered with an error {exc.status_code}"
+    return str(exc)

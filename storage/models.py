@@ -1,0 +1,144 @@
+"""The tables: replies and their approvals, frozen datasets, fine-tuning jobs, model swaps, the Slack outbox.
+
+Training examples are not a table of their own: an example is a reply with at least one approval,
+so taking the last approving reaction away takes the example back out with no flag to keep in sync.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Reply(Base):
+    """One answer of the bot: the exact messages sent to the model, the model, and what it said."""
+
+    __tablename__ = "replies"
+    __table_args__ = (
+        UniqueConstraint("channel", "source_ts", name="uq_replies_source"),
+        UniqueConstraint("channel", "ts", name="uq_replies_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    source_ts: Mapped[str] = mapped_column(String(32), comment="ts of the user's message being answered")
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32), comment="ts of the bot's reply, once posted")
+    user_id: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | answered | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    approvals: Mapped[list[Approval]] = relationship(back_populates="reply", cascade="all, delete-orphan")
+
+
+class Approval(Base):
+    """One person's approving reaction on one reply."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("reply_id", "user_id", "reaction", name="uq_approvals"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    reaction: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    reply: Mapped[Reply] = relationship(back_populates="approvals")
+
+
+class Dataset(Base):
+    """The examples a job was given, frozen at submission so 'trained on' stays true afterwards."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    example_count: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sha256: Mapped[str] = mapped_column(String(64))
+    jsonl: Mapped[str] = mapped_column(Text)
+
+    examples: Mapped[list[DatasetExample]] = relationship(cascade="all, delete-orphan")
+
+
+class DatasetExample(Base):
+    __tablename__ = "dataset_examples"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class FineTuneJob(Base):
+    """Our side of a fine-tuning job; `state` is the pipeline's state machine (see finetune.states)."""
+
+    __tablename__ = "fine_tune_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    provider: Mapped[str] = mapped_column(String(32))
+    base_model: Mapped[str] = mapped_column(String(200))
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    file_id: Mapped[str | None] = mapped_column(String(100))
+    provider_job_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(300))
+    trained_tokens: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    dataset: Mapped[Dataset] = relationship()
+
+
+class ModelActivation(Base):
+    """Each swap of the reply model; the latest row is the active model, and survives restarts."""
+
+    __tablename__ = "model_activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(300))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("fine_tune_jobs.id"))
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """Outbox of announcements: the core records them, the Slack side posts each one once."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProcessedEvent(Base):
+    """Slack event ids already taken, so a redelivered event is acknowledged and ignored."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,216 @@
+"""Queries over the tables, each taking the session it runs in, so callers own the transaction."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Approval,
+    Dataset,
+    DatasetExample,
+    FineTuneJob,
+    ModelActivation,
+    Notification,
+    ProcessedEvent,
+    Reply,
+)
+
+# --- Slack events ---------------------------------------------------------------------------------
+
+
+def claim_event(session: Session, event_id: str, now: datetime) -> bool:
+    """True the first time an event id is seen; False for a redelivery."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id, received_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_events_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
+    return result.rowcount or 0
+
+
+# --- replies --------------------------------------------------------------------------------------
+
+
+def start_reply(
+    session: Session,
+    *,
+    channel: str,
+    source_ts: str,
+    thread_ts: str,
+    user_id: str,
+    team_id: str | None,
+    model: str,
+    messages: list[dict[str, Any]],
+    now: datetime,
+) -> Reply | None:
+    """Claims the answer to one user message; None when it is already being (or was) answered."""
+    reply = Reply(
+        channel=channel,
+        source_ts=source_ts,
+        thread_ts=thread_ts,
+        user_id=user_id,
+        team_id=team_id,
+        model=model,
+        messages=messages,
+        status="pending",
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reply)
+    except IntegrityError:
+        return None
+    return reply
+
+
+def find_reply(session: Session, channel: str, ts: str) -> Reply | None:
+    return session.scalar(select(Reply).where(Reply.channel == channel, Reply.ts == ts))
+
+
+def approved_filter():
+    return exists().where(Approval.reply_id == Reply.id)
+
+
+def approved_replies(session: Session) -> Sequence[Reply]:
+    """Answered replies with at least one approving reaction, oldest first."""
+    return session.scalars(
+        select(Reply).where(Reply.status == "answered", approved_filter()).order_by(Reply.id)
+    ).all()
+
+
+def trained_filter():
+    """A reply is trained on when it was in the dataset of a job that succeeded."""
+    return exists().where(
+        DatasetExample.reply_id == Reply.id,
+        DatasetExample.dataset_id == FineTuneJob.dataset_id,
+        FineTuneJob.state == "succeeded",
+    )
+
+
+@dataclass(frozen=True)
+class ExampleCounts:
+    approved: int
+    untrained: int
+
+
+def example_counts(session: Session) -> ExampleCounts:
+    base = select(func.count(Reply.id)).where(Reply.status == "answered", approved_filter())
+    approved = session.scalar(base) or 0
+    untrained = session.scalar(base.where(~trained_filter())) or 0
+    return ExampleCounts(approved=approved, untrained=untrained)
+
+
+def last_approved_channel(session: Session) -> str | None:
+    return session.scalar(
+        select(Reply.channel).join(Approval, Approval.reply_id == Reply.id).order_by(Approval.id.desc()).limit(1)
+    )
+
+
+# --- approvals ------------------------------------------------------------------------------------
+
+
+def add_approval(session: Session, reply: Reply, user_id: str, reaction: str, now: datetime) -> bool:
+    try:
+        with session.begin_nested():
+            session.add(Approval(reply_id=reply.id, user_id=user_id, reaction=reaction, created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def remove_approval(session: Session, reply: Reply, user_id: str, reaction: str) -> bool:
+    result = session.execute(
+        delete(Approval).where(
+            Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction
+        )
+    )
+    return bool(result.rowcount)
+
+
+def approval_count(session: Session, reply: Reply) -> int:
+    return session.scalar(select(func.count(Approval.id)).where(Approval.reply_id == reply.id)) or 0
+
+
+# --- datasets and jobs ----------------------------------------------------------------------------
+
+
+def create_dataset(
+    session: Session,
+    *,
+    reply_ids: Iterable[int],
+    jsonl: str,
+    sha256: str,
+    skipped: list[dict[str, Any]],
+    now: datetime,
+) -> Dataset:
+    ids = list(reply_ids)
+    dataset = Dataset(created_at=now, example_count=len(ids), jsonl=jsonl, sha256=sha256, skipped=skipped)
+    dataset.examples = [DatasetExample(reply_id=reply_id) for reply_id in ids]
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def jobs_in_states(session: Session, states: Iterable[str]) -> Sequence[FineTuneJob]:
+    return session.scalars(
+        select(FineTuneJob).where(FineTuneJob.state.in_(list(states))).order_by(FineTuneJob.id)
+    ).all()
+
+
+def latest_job(session: Session) -> FineTuneJob | None:
+    return session.scalar(select(FineTuneJob).order_by(FineTuneJob.id.desc()).limit(1))
+
+
+def get_job(session: Session, job_id: int, *, lock: bool = False) -> FineTuneJob | None:
+    query = select(FineTuneJob).where(FineTuneJob.id == job_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+# --- the reply model ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    model: str
+    since: datetime | None  # None: the configured base model, never swapped
+    job_id: int | None
+
+
+def active_model(session: Session, default: str) -> ActiveModel:
+    row = session.scalar(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(1))
+    if row is None:
+        return ActiveModel(model=default, since=None, job_id=None)
+    return ActiveModel(model=row.model, since=row.activated_at, job_id=row.job_id)
+
+
+def activate_model(session: Session, model: str, job_id: int | None, now: datetime) -> None:
+    session.add(ModelActivation(model=model, job_id=job_id, activated_at=now))
+
+
+# --- the outbox -----------------------------------------------------------------------------------
+
+
+def enqueue_notification(session: Session, kind: str, payload: dict[str, Any], now: datetime) -> Notification:
+    note = Notification(kind=kind, payload=payload, created_at=now, attempts=0)
+    session.add(note)
+    session.flush()
+    return note
+
+
+def pending_notifications(session: Session, limit: int = 20) -> Sequence[Notification]:
+    return session.scalars(
+        select(Notification).where(Notification.sent_at.is_(None)).order_by(Notification.id).limit(limit)
+    ).all()
