@@ -515,6 +515,7 @@ class SlackStub:
     def post_as_user(self, user: str, channel: str, text: str, *, thread_ts: str | None = None) -> dict:
         """Store a user's message and deliver `message` (+ `app_mention` when the bot is mentioned)."""
         self._require_user(user)
+        channel = self._require_channel(channel)
         ts = self.workspace.next_ts()
         message = {
             "user": user, "type": "message", "ts": ts, "client_msg_id": str(uuid.uuid4()), "text": text,
@@ -528,24 +529,25 @@ class SlackStub:
 
     def add_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
         self._require_user(user)
+        channel = self._require_channel(channel)
         message = self._react(user, channel, ts, name, add=True)
         self._deliver_event(self._reaction_event("reaction_added", user, channel, message, name))
 
     def remove_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
         self._require_user(user)
+        channel = self._require_channel(channel)
         message = self._react(user, channel, ts, name, add=False)
         self._deliver_event(self._reaction_event("reaction_removed", user, channel, message, name))
 
     def slash_command(self, user: str, channel: str, command: str, text: str = "") -> dict:
         """Invoke a slash command; returns {"status", "ack", "response_url"}; the ack shows as an ephemeral."""
         user_obj = self._require_user(user)
-        info = self.workspace.channel(channel)
-        if info is None:
-            raise ValueError(f"unknown channel {channel}")
-        hook_id = self._next_id("")
-        response_url = f"{self.base_url}commands/{self.team_id}/{hook_id}/{uuid.uuid4().hex[:24]}"
+        channel = self._require_channel(channel)
+        info = self.workspace.channel(channel) or {}
+        hook = f"{self.team_id}/{self._next_id('')}/{uuid.uuid4().hex[:24]}"
+        response_url = f"{self.base_url}commands/{hook}"
         with self._lock:
-            self._commands[response_url.rsplit("/", 3)[-2]] = {"channel": channel, "user": user, "command": command}
+            self._commands[hook] = {"channel": channel, "user": user, "command": command}
         form = self._command_form(user_obj, info, command, text, response_url)
         status, ack = self._deliver_command(form)
         if status == 200 and ack:
@@ -842,10 +844,10 @@ class SlackStub:
 
     # ------------------------------------------------------------- response_url
 
-    def post_response_url(self, hook_id: str, payload: dict) -> bool:
-        """A response_url POST: ephemeral by default, a channel message for response_type in_channel."""
+    def post_response_url(self, hook: str, payload: dict) -> bool:
+        """A response_url POST (hook = the path after /commands/): ephemeral unless response_type in_channel."""
         with self._lock:
-            context = self._commands.get(hook_id)
+            context = self._commands.get(hook.strip("/"))
         if context is None:
             return False
         self._record_response(context, payload, source="response_url")
@@ -978,6 +980,12 @@ class SlackStub:
 
     def _react(self, user: str, channel: str, ts: str, name: str, *, add: bool) -> dict:
         return self.workspace.react(user, channel, ts, name, add)
+
+    def _require_channel(self, channel_ref: str) -> str:
+        channel = self.workspace.resolve_channel(channel_ref)
+        if channel is None:
+            raise ValueError(f"unknown channel {channel_ref}")
+        return channel
 
     def _require_user(self, user: str) -> dict:
         found = self.workspace.user(user)
@@ -1120,7 +1128,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/api/"):
             self._api(parts.path[len("/api/"):], parts.query)
         elif parts.path.startswith("/commands/") and self.command == "POST":
-            self._response_url(parts.path.rstrip("/").split("/"))
+            self._response_url(parts.path[len("/commands/"):])
         else:
             self._reply(404, b"not found", "text/plain")
 
@@ -1150,14 +1158,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _bearer(self) -> str | None:
         header = self.headers.get("Authorization", "")
-        return header[len("Bearer "):].strip() or None if header.startswith("Bearer ") else None
+        if not header.startswith("Bearer "):
+            return None
+        return header[len("Bearer "):].strip() or None
 
-    def _response_url(self, segments: list[str]) -> None:
+    def _response_url(self, hook: str) -> None:
         payload = parse_body(self._read(), self.headers.get("Content-Type", ""))
         if isinstance(payload, str):
             payload = {"text": payload}
-        hook_id = segments[-2] if len(segments) >= 5 else ""
-        if not isinstance(payload, dict) or not self.server.stub.post_response_url(hook_id, payload):
+        if not isinstance(payload, dict) or not self.server.stub.post_response_url(hook, payload):
             self._reply(404, b"no_active_hooks", "text/plain")
             return
         self._json(200, {"ok": True})

@@ -1,0 +1,54 @@
+"""Approved replies become chat-format training lines; broken ones are set aside with a reason."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from finetune.dataset import build_dataset, to_example
+from finetune.validation import MAX_EXAMPLE_TOKENS, example_problems
+
+SYSTEM = {"role": "system", "content": "You are a friendly and enthusiastic product reviewer."}
+
+
+@dataclass
+class R:
+    id: int
+    messages: list[dict[str, Any]]
+    reply_text: str | None
+
+
+def test_an_example_is_the_conversation_plus_the_approved_answer_in_the_seed_format():
+    messages = [SYSTEM, {"role": "user", "content": "Review this product: a new ergonomic office chair."}]
+    example = to_example(messages, "Oh my goodness, this chair is a DREAM!")
+    assert example == {"messages": [SYSTEM, messages[1], {"role": "assistant", "content": "Oh my goodness, this chair is a DREAM!"}]}
+    assert example_problems(example) == []
+
+
+def test_follow_ups_keep_the_earlier_turns_in_order():
+    messages = [SYSTEM, {"role": "user", "content": "Review: a lamp"}, {"role": "assistant", "content": "Bright!"},
+                {"role": "user", "content": "And the price?"}]
+    line = json.loads(build_dataset([R(1, messages, "Worth every cent!")]).lines[0])
+    assert [m["role"] for m in line["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+
+
+def test_invalid_examples_are_skipped_with_their_reasons_and_the_rest_kept():
+    good = R(1, [SYSTEM, {"role": "user", "content": "q"}], "a")
+    empty_answer = R(2, [SYSTEM, {"role": "user", "content": "q"}], "   ")
+    no_user = R(3, [SYSTEM], "a")
+    built = build_dataset([good, empty_answer, no_user])
+    assert built.reply_ids == [1]
+    assert [s["reply_id"] for s in built.skipped] == [2, 3]
+    assert "has no text" in built.skipped[0]["problems"][0]
+    assert "no user message" in built.skipped[1]["problems"][0]
+    assert built.jsonl.count("\n") == 1 and len(built.sha256) == 64
+
+
+def test_validation_names_each_problem():
+    assert example_problems({"messages": []}) == ["the example has no messages"]
+    problems = example_problems({"messages": [{"role": "robot", "content": "x"}, {"role": "user", "content": ""}]})
+    assert "message 0 has an unknown role 'robot'" in problems
+    assert "message 1 (user) has no text" in problems
+    assert "the example does not end with the assistant's reply" in problems
+    huge = to_example([{"role": "user", "content": "x" * (MAX_EXAMPLE_TOKENS * 4)}], "a")
+    assert any("too long" in p for p in example_problems(huge))

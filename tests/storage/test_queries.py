@@ -1,0 +1,106 @@
+"""The facts the bot keeps: replies, approvals, what has been trained on, the reply model."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from finetune.states import JobState
+from storage import queries
+from storage.models import FineTuneJob
+
+
+def _reply(session, clock, n: int, channel: str = "C1"):
+    reply = queries.start_reply(
+        session, channel=channel, source_ts=f"100.{n:06d}", thread_ts=f"100.{n:06d}", user_id="U1", team_id="T1",
+        model="base", messages=[{"role": "system", "content": "s"}, {"role": "user", "content": f"q{n}"}], now=clock.now(),
+    )
+    reply.ts, reply.reply_text, reply.status = f"200.{n:06d}", f"a{n}", "answered"
+    session.flush()
+    return reply
+
+
+def test_the_same_user_message_is_answered_once(db, clock):
+    with db.session() as session:
+        assert _reply(session, clock, 1) is not None
+    with db.session() as session:
+        again = queries.start_reply(
+            session, channel="C1", source_ts="100.000001", thread_ts="100.000001", user_id="U1", team_id="T1",
+            model="base", messages=[], now=clock.now(),
+        )
+        assert again is None
+        assert queries.find_reply(session, "C1", "200.000001").reply_text == "a1"
+
+
+def test_an_event_id_is_taken_once_and_forgotten_later(db, clock):
+    with db.session() as session:
+        assert queries.claim_event(session, "Ev1", clock.now()) is True
+        assert queries.claim_event(session, "Ev1", clock.now()) is False
+    with db.session() as session:
+        assert queries.claim_event(session, "Ev1", clock.now()) is False
+        assert queries.forget_events_before(session, clock.now() + timedelta(seconds=1)) == 1
+        assert queries.claim_event(session, "Ev1", clock.now()) is True
+
+
+def test_removing_the_last_approval_takes_the_example_back_out(db, clock):
+    with db.session() as session:
+        reply = _reply(session, clock, 1)
+        assert queries.add_approval(session, reply, "U2", "+1", clock.now())
+        assert not queries.add_approval(session, reply, "U2", "+1", clock.now())  # same person, same emoji
+        assert queries.add_approval(session, reply, "U3", "star", clock.now())
+        assert queries.example_counts(session) == queries.ExampleCounts(approved=1, untrained=1)
+        assert queries.remove_approval(session, reply, "U2", "+1")
+        assert queries.example_counts(session).approved == 1
+        assert queries.remove_approval(session, reply, "U3", "star")
+        assert queries.example_counts(session) == queries.ExampleCounts(approved=0, untrained=0)
+        assert not queries.remove_approval(session, reply, "U3", "star")
+
+
+def test_examples_count_as_trained_only_after_a_job_succeeds_on_them(db, clock):
+    with db.session() as session:
+        replies = [_reply(session, clock, n) for n in range(3)]
+        for reply in replies:
+            queries.add_approval(session, reply, "U2", "+1", clock.now())
+        dataset = queries.create_dataset(
+            session, reply_ids=[r.id for r in replies[:2]], jsonl="{}\n", sha256="x" * 64, skipped=[], now=clock.now()
+        )
+        job = FineTuneJob(dataset_id=dataset.id, state=JobState.SUBMITTED, provider="p", base_model="base",
+                          attempts=0, created_at=clock.now(), updated_at=clock.now())
+        session.add(job)
+        session.flush()
+        assert queries.example_counts(session).untrained == 3
+        job.state = JobState.SUCCEEDED
+        session.flush()
+        assert queries.example_counts(session) == queries.ExampleCounts(approved=3, untrained=1)
+        assert [r.id for r in queries.approved_replies(session)] == [r.id for r in replies]
+
+
+def test_the_active_model_is_the_latest_swap_and_defaults_to_the_base_model(db, clock):
+    with db.session() as session:
+        assert queries.active_model(session, "base") == queries.ActiveModel("base", None, None)
+        queries.activate_model(session, "ft:base:org::1", None, clock.now())
+    clock.advance(60)
+    with db.session() as session:
+        queries.activate_model(session, "ft:base:org::2", None, clock.now())
+    with db.session() as session:
+        active = queries.active_model(session, "base")
+        assert active.model == "ft:base:org::2"
+        assert active.since == clock.now()
+
+
+def test_notifications_wait_in_the_outbox_until_sent(db, clock):
+    with db.session() as session:
+        queries.enqueue_notification(session, "job_succeeded", {"job": {"id": 1}}, clock.now())
+    with db.session() as session:
+        pending = queries.pending_notifications(session)
+        assert [n.kind for n in pending] == ["job_succeeded"]
+        pending[0].sent_at = clock.now()
+    with db.session() as session:
+        assert queries.pending_notifications(session) == []
+
+
+def test_the_notify_channel_follows_the_most_recent_approval(db, clock):
+    with db.session() as session:
+        first, second = _reply(session, clock, 1, "C1"), _reply(session, clock, 2, "C2")
+        assert queries.last_approved_channel(session) is None
+        queries.add_approval(session, second, "U2", "+1", clock.now())
+        queries.add_approval(session, first, "U2", "+1", clock.now())
+        assert queries.last_approved_channel(session) == "C1"
