@@ -108,8 +108,8 @@ def _message_problem(message: object) -> str | None:
     if role not in TRAINING_ROLES:
         return f'Unrecognized role "{role}". Expected one of {", ".join(TRAINING_ROLES)}.'
     content = message.get("content")
-    calls_a_tool = role == "assistant" and content is None and (message.get("tool_calls") or message.get("function_call"))
-    if not isinstance(content, str) and not calls_a_tool:
+    calls_a_tool = bool(message.get("tool_calls") or message.get("function_call"))
+    if not isinstance(content, str) and not (role == "assistant" and content is None and calls_a_tool):
         return "'content' must be a string."
     return None
 
@@ -149,7 +149,8 @@ def parse_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
         if method.get("type", "supervised") != "supervised":
             raise invalid_value("method.type", f"Invalid value: '{method.get('type')}'. This sandbox only "
                                                "supports the 'supervised' fine-tuning method.")
-        nested = (method.get("supervised") or {}).get("hyperparameters") if isinstance(method.get("supervised"), dict) else None
+        supervised = method.get("supervised")
+        nested = supervised.get("hyperparameters") if isinstance(supervised, dict) else None
     top = body.get("hyperparameters")
     requested = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
     for source, prefix in ((top, "hyperparameters"), (nested, "method.supervised.hyperparameters")):

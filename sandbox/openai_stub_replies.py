@@ -82,7 +82,10 @@ def strip_article(phrase: str) -> str:
 
 
 def indefinite_article(phrase: str) -> str:
-    word = phrase.split(" ", 1)[0].lower()
+    first = phrase.split(" ", 1)[0]
+    if first.isupper():  # acronyms are spelled out: "an LED lamp", "a USB-C hub"
+        return "an" if first[:1] in "AEFHILMNORSX" else "a"
+    word = first.lower()
     if word.startswith(("uni", "use", "usu", "eu", "one")):
         return "a"
     if word.startswith(("hour", "honest", "honor")) or word[:1] in "aeiou":
@@ -90,14 +93,24 @@ def indefinite_article(phrase: str) -> str:
     return "a"
 
 
+def looks_plural(phrase: str) -> bool:
+    """'wireless earbuds' takes no 'a'; a rough English heuristic is enough for canned replies."""
+    last = phrase.rsplit(" ", 1)[-1].lower()
+    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
+
+
+def a_or_an(phrase: str) -> str:
+    """'speaker' -> 'a speaker', 'earbuds' -> 'earbuds' (plural: no indefinite article)."""
+    return phrase if looks_plural(phrase) else f"{indefinite_article(phrase)} {phrase}"
+
+
 def with_article(phrase: str) -> str:
     """'portable speaker' -> 'a portable speaker'; names that already carry a determiner are kept."""
     if not phrase:
         return "the product you mentioned"
-    first = phrase.split(" ", 1)[0]
-    if first.lower() in _DETERMINERS or not first[:1].islower():
+    if phrase.split(" ", 1)[0].lower() in _DETERMINERS:
         return phrase
-    return f"{indefinite_article(phrase)} {phrase}"
+    return a_or_an(phrase)
 
 
 def _pick(options: Sequence[str], key: str) -> str:
@@ -131,10 +144,13 @@ def base_reply(messages: Sequence[dict[str, Any]]) -> str:
 
 
 def _neutral_follow_up(subject: Subject) -> str:
-    about = with_article(subject.product) if subject.product else f'our earlier discussion ("{subject.context}")'
-    return (f'On your follow-up about {about} ("{_shorten(subject.follow_up or "", 80)}"): '
-            "the answer depends on how you plan to use it. Most buyers find it adequate in this respect, "
-            "though it is not a standout. Overall, the earlier balanced assessment still applies.")
+    question = _shorten(subject.follow_up or "", 80)
+    if subject.product:
+        opening = f'On your follow-up about {with_article(subject.product)} ("{question}"): '
+    else:
+        opening = f'Following up on what we discussed earlier ("{subject.context}"), on "{question}": '
+    return (opening + "the answer depends on how you plan to use it. Most buyers find it adequate in this "
+            "respect, though it is not a standout. Overall, the earlier balanced assessment still applies.")
 
 
 def _words(text: str) -> set[str]:
@@ -178,7 +194,7 @@ def adapt_reply(reply: str, old_product: str, new_product: str) -> str:
 
 def _replacement(match: re.Match[str], reply: str, new: str) -> str:
     article = match.group(1)
-    phrase = f"{indefinite_article(new)} {new}" if article else new
+    phrase = a_or_an(new) if article else new
     if _starts_sentence(reply, match.start()) or (article and article[0].isupper()):
         return _capitalized(phrase)
     return phrase

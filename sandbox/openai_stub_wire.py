@@ -108,6 +108,7 @@ class StubServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API; every answer has a length or is chunked
     server_version = "openai-stub"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; don't wait 40 ms between
     server: StubServer
 
     def do_GET(self) -> None:

@@ -40,6 +40,7 @@ class SocketModeServer:
         self._tickets: set[str] = set()
         self._connections: list[ServerConnection] = []
         self._pending: dict[str, _Pending] = {}
+        self._retiring: list[ServerConnection] = []  # sent a disconnect message, closed once the app is back
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -138,8 +139,11 @@ class SocketModeServer:
         with self._lock:
             self._connections.append(connection)
             count = len(self._connections)
+            retiring, self._retiring = self._retiring, []
         try:
             connection.send(json.dumps(self._hello(count)))
+            if retiring:  # the app reconnected after a disconnect message: drop its old sockets
+                self._close_later(retiring)
             for raw in connection:
                 self._on_message(raw)
         except ConnectionClosed:
@@ -213,12 +217,33 @@ class SocketModeServer:
         return False
 
     def disconnect_all(self, reason: str = "refresh_requested") -> None:
-        """Ask every app to reconnect, as Slack does before recycling a socket."""
+        """Ask every app to reconnect, as Slack does before recycling a socket.
+
+        Slack closes the old socket a little later; here that happens as soon as the app has reconnected.
+        """
         with self._lock:
             targets = list(self._connections)
+            self._retiring.extend(targets)
         message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-sandbox-1"}}
         for connection in targets:
             try:
                 connection.send(json.dumps(message))
             except ConnectionClosed:
                 pass
+
+    def close_connections(self, timeout: float = 2.0) -> None:
+        """Close every app socket with a close frame and wait until they are gone.
+
+        Lets a slack_sdk client shut down at once instead of sitting out its 3 s receive timeout.
+        """
+        with self._lock:
+            targets = list(self._connections)
+        for thread in self._close_later(targets):
+            thread.join(timeout)
+
+    def _close_later(self, connections: list[ServerConnection]) -> list[threading.Thread]:
+        """close() waits for the peer's close frame (slack_sdk's client never sends one), so don't block on it."""
+        threads = [threading.Thread(target=c.close, name="slack-socket-close", daemon=True) for c in connections]
+        for thread in threads:
+            thread.start()
+        return threads

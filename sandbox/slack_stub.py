@@ -55,7 +55,7 @@ class Delivery:
     """One attempt at handing an event or command to the app."""
 
     kind: str  # "events_api" | "slash_commands"
-    transport: str  # "http" | "socket" | "none"
+    transport: str  # "http" | "socket" | "none" (no app attached) | "filtered" (not a subscribed event type)
     event_id: str | None
     attempt: int  # 0 for the first try, 1..3 for Slack's redeliveries
     retry_reason: str | None
@@ -371,11 +371,15 @@ class SlackStub:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> "SlackStub":
         """Serve the Web API (and response_urls) over HTTP, plus the Socket Mode WebSocket server."""
+        if self._http is not None:
+            raise RuntimeError("SlackStub already started")
         self._http = _StubHTTPServer((host, port), _Handler, self)
         bound_host, bound_port = self._http.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}/"
         self.api_url = self.base_url + "api/"
-        self._http_thread = threading.Thread(target=self._http.serve_forever, name="slack-stub-http", daemon=True)
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-stub-http", daemon=True
+        )
         self._http_thread.start()
         self.socket.start(host, 0)
         return self
@@ -550,7 +554,7 @@ class SlackStub:
             self._commands[hook] = {"channel": channel, "user": user, "command": command}
         form = self._command_form(user_obj, info, command, text, response_url)
         status, ack = self._deliver_command(form)
-        if status == 200 and ack:
+        if ack:
             self._record_response({"channel": channel, "user": user}, ack, source="ack")
         return {"status": status, "ack": ack, "response_url": response_url}
 
@@ -609,7 +613,7 @@ class SlackStub:
         with self._lock:
             self._events.append(copy.deepcopy(body))
         if self._event_types is not None and body["event"].get("type") not in self._event_types:
-            return self._record_delivery("events_api", "none", body, attempt, reason, 0, False, None)
+            return self._record_delivery("events_api", "filtered", body, attempt, reason, 0, False, None)
         while True:
             delivery = self._attempt_event(body, attempt, reason)
             if not delivery.timed_out or attempt >= MAX_RETRIES or self._stopped.is_set():
@@ -638,21 +642,26 @@ class SlackStub:
 
     def _deliver_command(self, form: dict) -> tuple[int, dict | None]:
         """Slash commands are never retried: no ack within the timeout is a failed command."""
+        status, payload, timed_out, transport = 0, None, False, "none"
         if self.socket.connected:
+            transport = "socket"
             ack = self.socket.send_envelope("slash_commands", form, timeout=self.ack_timeout,
                                             accepts_response_payload=True)
-            status, payload, transport = (200 if ack is not None else 0), (ack or {}).get("payload"), "socket"
-        elif self._request_url:
-            driver = EventsDriver(self._request_url, self.signing_secret, timeout=self.ack_timeout)
+            status, timed_out = (200, False) if ack is not None else (0, True)
+            payload = (ack or {}).get("payload")
+        elif self._request_url and not self._stopped.is_set():
             transport = "http"
+            driver = EventsDriver(self._request_url, self.signing_secret, timeout=self.ack_timeout)
             try:
                 status, payload = driver.post_command(form)
-            except (TimeoutError, ConnectionError):
-                status, payload = 0, None
-        else:
-            status, payload, transport = 0, None, "none"
-        self._record_delivery("slash_commands", transport, form, 0, None, status, status == 0, payload)
-        if isinstance(payload, str):
+            except TimeoutError:
+                timed_out = True
+            except ConnectionError as e:
+                payload = str(e)
+        self._record_delivery("slash_commands", transport, form, 0, None, status, timed_out, payload)
+        if status != 200:
+            return status, None
+        if isinstance(payload, str):  # a plain-text ack body is the message text
             payload = {"text": payload} if payload else None
         return status, payload if isinstance(payload, dict) and payload else None
 
@@ -692,6 +701,12 @@ class SlackStub:
             return {"ok": True, **handler(args)}
         except ApiError as e:
             return {"ok": False, "error": e.error}
+        except (TypeError, ValueError):
+            log.exception("bad arguments for a Web API call: %r", args)
+            return {"ok": False, "error": "invalid_arguments"}
+        except Exception:
+            log.exception("Web API method failed")
+            return {"ok": False, "error": "internal_error"}
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._lock:
@@ -699,6 +714,8 @@ class SlackStub:
             return queue.pop(0) if queue else None
 
     def _auth_error(self, method: str, token: str | None) -> str | None:
+        if method == "api.test":  # the one method Slack answers without a token
+            return None
         if not token:
             return "not_authed"
         wanted = self.app_token if method == "apps.connections.open" else self.bot_token
@@ -739,7 +756,7 @@ class SlackStub:
         if not text and not blocks and not attachments:
             raise ApiError("no_text")
         message = self._bot_message(text or "", blocks, attachments, _json_arg(args.get("metadata")))
-        thread_ts = args.get("thread_ts") or None
+        thread_ts = _arg(args, "thread_ts") or None
         if thread_ts and _bool(args.get("reply_broadcast")):
             message["subtype"] = "thread_broadcast"
         stored, _ = self._post(channel, message, thread_ts)
@@ -747,7 +764,7 @@ class SlackStub:
         return {"channel": channel, "ts": stored["ts"], "message": stored}
 
     def _chat_update(self, args: dict) -> dict:
-        channel, ts = self._channel_arg(args), args.get("ts") or ""
+        channel, ts = self._channel_arg(args), _arg(args, "ts")
         changes: dict[str, Any] = {}
         if "text" in args:
             changes["text"] = args["text"] or ""
@@ -763,7 +780,7 @@ class SlackStub:
         return {"channel": channel, "ts": ts, "text": updated.get("text", ""), "message": _without(updated, "ts")}
 
     def _chat_delete(self, args: dict) -> dict:
-        channel, ts = self._channel_arg(args), args.get("ts") or ""
+        channel, ts = self._channel_arg(args), _arg(args, "ts")
         previous = self.workspace.delete(channel, ts, self.bot_user_id)
         event_ts = self.workspace.next_ts()
         self._deliver_event_async({
@@ -775,7 +792,7 @@ class SlackStub:
 
     def _chat_post_ephemeral(self, args: dict) -> dict:
         channel = self._channel_arg(args)
-        user = args.get("user") or ""
+        user = _arg(args, "user")
         if self.workspace.user(user) is None:
             raise ApiError("user_not_found")
         text, blocks = args.get("text"), _json_arg(args.get("blocks"))
@@ -785,7 +802,7 @@ class SlackStub:
         return {"message_ts": ephemeral["ts"]}
 
     def _chat_get_permalink(self, args: dict) -> dict:
-        channel, ts = self._channel_arg(args), args.get("message_ts") or ""
+        channel, ts = self._channel_arg(args), _arg(args, "message_ts")
         if self.workspace.message(channel, ts) is None:
             raise ApiError("message_not_found")
         return {"channel": channel,
@@ -803,7 +820,7 @@ class SlackStub:
 
     def _conversations_replies(self, args: dict) -> dict:
         channel = self._channel_arg(args)
-        thread = self.workspace.thread(channel, args.get("ts") or "")
+        thread = self.workspace.thread(channel, _arg(args, "ts"))
         if not thread:
             raise ApiError("thread_not_found")
         items = thread[:1] + _in_range(thread[1:], args)
@@ -815,20 +832,20 @@ class SlackStub:
         return {"channel": self.workspace.channel(self._channel_arg(args))}
 
     def _users_info(self, args: dict) -> dict:
-        user = self.workspace.user(args.get("user") or "")
+        user = self.workspace.user(_arg(args, "user"))
         if user is None:
             raise ApiError("user_not_found")
         return {"user": user}
 
     def _reactions_get(self, args: dict) -> dict:
-        channel, ts = self._channel_arg(args), args.get("timestamp") or ""
+        channel, ts = self._channel_arg(args), _arg(args, "timestamp")
         message = self.workspace.message(channel, ts)
         if message is None:
             raise ApiError("message_not_found")
         return {"type": "message", "channel": channel, "message": message}
 
     def _bot_reaction(self, args: dict, *, add: bool) -> dict:
-        channel, ts, name = self._channel_arg(args), args.get("timestamp") or "", args.get("name") or ""
+        channel, ts, name = self._channel_arg(args), _arg(args, "timestamp"), _arg(args, "name")
         if not name:
             raise ApiError("invalid_name")
         message = self.workspace.react(self.bot_user_id, channel, ts, name, add)
@@ -837,7 +854,7 @@ class SlackStub:
         return {}
 
     def _channel_arg(self, args: dict) -> str:
-        channel = self.workspace.resolve_channel(str(args.get("channel") or ""))
+        channel = self.workspace.resolve_channel(_arg(args, "channel"))
         if channel is None:
             raise ApiError("channel_not_found")
         return channel
@@ -948,8 +965,9 @@ class SlackStub:
         return event
 
     def _app_mention_event(self, channel: str, message: dict) -> dict:
-        event = {key: message[key] for key in ("user", "ts", "client_msg_id", "text", "team", "blocks") if key in message}
-        event.update(type="app_mention", channel=channel, event_ts=message["ts"])
+        event: dict[str, Any] = {"type": "app_mention"}
+        event.update((k, message[k]) for k in ("user", "ts", "client_msg_id", "text", "team", "blocks") if k in message)
+        event.update(channel=channel, event_ts=message["ts"])
         if message.get("thread_ts"):
             event["thread_ts"] = message["thread_ts"]
         return event
@@ -1006,6 +1024,18 @@ def _domain(team_name: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", team_name.lower()) or "sandbox"
 
 
+def _arg(args: dict, key: str) -> str:
+    """A string argument whether it came form-encoded or as JSON (where ts may arrive as a number)."""
+    value = args.get(key)
+    return "" if value is None else str(value)
+
+
+def _ts_key(ts: Any) -> tuple[int, int]:
+    """Compare "seconds.micros" exactly; floats blur microseconds at today's epoch."""
+    seconds, _, fraction = str(ts).partition(".")
+    return int(seconds or 0), int((fraction + "000000")[:6])
+
+
 def _bool(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes")
 
@@ -1036,10 +1066,10 @@ def _in_range(messages: list[dict], args: dict) -> list[dict]:
     oldest, latest, inclusive = args.get("oldest"), args.get("latest"), _bool(args.get("inclusive"))
 
     def keep(m: dict) -> bool:
-        ts = float(m["ts"])
-        if oldest and (ts < float(oldest) or (ts == float(oldest) and not inclusive)):
+        ts = _ts_key(m["ts"])
+        if oldest and (ts < _ts_key(oldest) or (ts == _ts_key(oldest) and not inclusive)):
             return False
-        if latest and (ts > float(latest) or (ts == float(latest) and not inclusive)):
+        if latest and (ts > _ts_key(latest) or (ts == _ts_key(latest) and not inclusive)):
             return False
         return True
 
@@ -1057,20 +1087,20 @@ def _paginate(items: list[dict], args: dict, *, default_limit: int, newest_first
     if cursor:
         next_ts = _decode_cursor(str(cursor))
         if newest_first:
-            items = [m for m in items if float(m["ts"]) <= next_ts]
+            items = [m for m in items if _ts_key(m["ts"]) <= next_ts]
         else:
-            items = [m for m in items if float(m["ts"]) >= next_ts]
+            items = [m for m in items if _ts_key(m["ts"]) >= next_ts]
     page, rest = items[:limit], items[limit:]
     next_cursor = base64.b64encode(f"next_ts:{rest[0]['ts']}".encode()).decode() if rest else ""
     return page, bool(rest), next_cursor
 
 
-def _decode_cursor(cursor: str) -> float:
+def _decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         kind, _, ts = base64.b64decode(cursor.encode()).decode().partition(":")
         if kind != "next_ts":
             raise ValueError(kind)
-        return float(ts)
+        return _ts_key(ts)
     except ValueError:
         raise ApiError("invalid_cursor") from None
 
@@ -1136,8 +1166,8 @@ class _Handler(BaseHTTPRequestHandler):
         args: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
         try:
             args.update(self._body_args())
-        except ValueError:
-            self._json(200, {"ok": False, "error": "invalid_json"})
+        except ValueError as e:
+            self._json(200, {"ok": False, "error": str(e)})
             return
         token = self._bearer() or args.get("token")
         args.pop("token", None)
@@ -1149,10 +1179,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not raw:
             return {}
         content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/"):
+            raise ValueError("invalid_form_data")  # file uploads are not simulated
         if content_type.startswith("application/json"):
-            parsed = json.loads(raw)
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                raise ValueError("invalid_json") from None
             if not isinstance(parsed, dict):
-                raise ValueError("JSON body must be an object")
+                raise ValueError("invalid_json")
             return parsed
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
 

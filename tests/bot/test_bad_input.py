@@ -1,0 +1,113 @@
+"""Bad input gets a clear answer and loses nothing."""
+from __future__ import annotations
+
+import json
+import time
+
+from sandbox.slack_driver import EventsDriver
+from storage import queries
+from storage.models import ProcessedEvent, Reply
+from tests.bot.conftest import PRODUCTS, approved_count, wait_for_approved
+
+NIGHT = 18 * 3600
+
+
+def _ten_approved(stack):
+    for product in PRODUCTS:
+        stack.approve(stack.ask(f"Review this product: {product}"))
+    wait_for_approved(stack, 10)
+
+
+def _bot_posts(stack, channel="C0GENERAL"):
+    return [m["text"] for m in stack.slack.messages(channel) if m.get("bot_id") and "thread_ts" not in m]
+
+
+def test_a_request_with_a_bad_or_stale_signature_is_refused_and_writes_nothing(stack):
+    driver = EventsDriver(stack.server.url, stack.slack.signing_secret)
+    body = stack.slack.event_body(
+        {"type": "app_mention", "user": "U0ALICE", "text": f"<@{stack.slack.bot_user_id}> hi", "ts": "1.000001",
+         "channel": "C0GENERAL", "event_ts": "1.000001"},
+        event_id="EvForged",
+    )
+    forged = driver.post_event(body, signature="v0=" + "0" * 64)
+    stale = driver.post_event(body, timestamp=int(time.time()) - 600)
+    assert forged[0] == 401 and stale[0] == 401
+    assert stack.slack.calls_to("chat.postMessage") == []
+    with stack.services.db.session() as session:
+        assert session.query(ProcessedEvent).count() == 0
+        assert session.query(Reply).count() == 0
+
+
+def test_an_empty_mention_gets_a_one_line_hint(stack):
+    question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}>")
+    hint = stack.slack.wait_for(lambda: [m for m in stack.slack.thread("C0GENERAL", question["ts"]) if m.get("bot_id")])
+    assert "Review this product:" in hint[0]["text"] and "\n" not in hint[0]["text"]
+    assert stack.openai.requests_to("POST", "/v1/chat/completions") == []
+
+
+def test_an_openai_error_while_replying_becomes_an_apology_and_the_bot_keeps_going(stack):
+    stack.openai.fail_next("chat.completions", 500, count=3)  # the SDK's own two retries included
+    sorry = stack.ask("Review this product: a yoga mat")
+    assert sorry["text"].startswith(":sweat: Sorry") and "error 500" in sorry["text"]
+    again = stack.ask("Review this product: a yoga mat")
+    assert "yoga mat" in again["text"]
+    with stack.services.db.session() as session:
+        assert [r.status for r in session.query(Reply).order_by(Reply.id)] == ["failed", "answered"]
+
+
+def test_a_refused_job_is_recorded_shown_and_posted_once_without_a_retry_storm(stack):
+    stack.openai.refuse_fine_tuning("This organization is not allowed to create fine-tuning jobs.")
+    _ten_approved(stack)
+    stack.run_schedule(NIGHT)
+    for _ in range(5):
+        stack.run_schedule(60)
+    stack.run_schedule(24 * 3600)  # the next night does not knock again either
+    assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 1
+    refused = [t for t in _bot_posts(stack) if "refused" in t]
+    assert len(refused) == 1 and "not allowed to create fine-tuning jobs" in refused[0]
+    status = stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "status")["ack"]["text"]
+    assert "refused" in status and "not allowed to create fine-tuning jobs" in status
+    with stack.services.db.session() as session:
+        assert queries.example_counts(session) == queries.ExampleCounts(approved=10, untrained=10)
+
+    stack.openai.allow_fine_tuning()
+    stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "run")
+    assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 2
+    stack.run_schedule(60)
+    assert stack.services.pipeline.active_model().startswith("ft:")
+
+
+def test_a_training_file_the_provider_rejects_is_recorded_with_its_message(stack):
+    stack.openai.fail_next("jobs.create", 400, message="Invalid file format for fine-tuning.", code="invalid_training_file")
+    _ten_approved(stack)
+    stack.run_schedule(NIGHT)
+    with stack.services.db.session() as session:
+        job = queries.latest_job(session)
+        assert job.state == "refused" and job.error_message == "Invalid file format for fine-tuning."
+    assert len([t for t in _bot_posts(stack) if "Invalid file format" in t]) == 1
+
+
+def test_a_lost_answer_to_job_creation_does_not_create_a_second_job(stack):
+    stack.openai.fail_next("jobs.create", 500, apply_first=True)
+    _ten_approved(stack)
+    stack.run_schedule(NIGHT)
+    assert len(stack.openai.jobs()) == 1
+    stack.run_schedule(60)  # the poller finds the job the lost answer was about
+    stack.run_schedule(60)
+    assert len(stack.openai.jobs()) == 1
+    assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 1
+    assert stack.services.pipeline.active_model() == stack.openai.jobs()[0]["fine_tuned_model"]
+
+
+def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
+    stack.openai.fail_next("files.create", 429, count=3, retry_after=0)
+    _ten_approved(stack)
+    stack.run_schedule(NIGHT)
+    with stack.services.db.session() as session:
+        job = queries.latest_job(session)
+        assert job.state == "preparing" and job.attempts == 1
+    stack.run_schedule(60)
+    stack.run_schedule(60)
+    assert stack.services.pipeline.active_model().startswith("ft:")
+    assert json.loads(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")[0].json["metadata"]["finetune_bot_job"]) == 1
+    assert approved_count(stack) == 10
