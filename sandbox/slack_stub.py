@@ -491,7 +491,8 @@ class SlackStub:
         name = getattr(predicate, "__qualname__", repr(predicate))
         calls = [f"{c.method} -> {c.response.get('error') or 'ok'}" for c in self.calls[-8:]]
         deliveries = [
-            f"{d.kind} {d.event_id or ''} attempt={d.attempt} via {d.transport}: {d.status}{' (timeout)' if d.timed_out else ''}"
+            f"{d.body.get('event', {}).get('type') or d.body.get('command')} {d.event_id or ''} "
+            f"attempt={d.attempt} via {d.transport}: {'timeout' if d.timed_out else d.status}"
             for d in self.deliveries[-8:]
         ]
         return (
@@ -532,15 +533,17 @@ class SlackStub:
         return stored
 
     def add_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
+        """A user reacts (e.g. approving a bot reply); delivers reaction_added."""
         self._require_user(user)
         channel = self._require_channel(channel)
-        message = self._react(user, channel, ts, name, add=True)
+        message = self.workspace.react(user, channel, ts, name, add=True)
         self._deliver_event(self._reaction_event("reaction_added", user, channel, message, name))
 
     def remove_reaction(self, user: str, channel: str, ts: str, name: str) -> None:
+        """A user takes a reaction back; delivers reaction_removed."""
         self._require_user(user)
         channel = self._require_channel(channel)
-        message = self._react(user, channel, ts, name, add=False)
+        message = self.workspace.react(user, channel, ts, name, add=False)
         self._deliver_event(self._reaction_event("reaction_removed", user, channel, message, name))
 
     def slash_command(self, user: str, channel: str, command: str, text: str = "") -> dict:
@@ -995,9 +998,6 @@ class SlackStub:
         if channel is None:
             raise ApiError("channel_not_found")
         return self.workspace.post(channel, message, thread_ts)
-
-    def _react(self, user: str, channel: str, ts: str, name: str, *, add: bool) -> dict:
-        return self.workspace.react(user, channel, ts, name, add)
 
     def _require_channel(self, channel_ref: str) -> str:
         channel = self.workspace.resolve_channel(channel_ref)

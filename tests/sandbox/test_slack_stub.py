@@ -13,6 +13,7 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 from slack_sdk.errors import SlackApiError
 
 from finetune.clock import ManualClock
@@ -125,6 +126,16 @@ def close_socket_app(stub: SlackStub, handler: SocketModeHandler) -> None:
     handler.client.auto_reconnect_enabled = False
     stub.socket.close_connections()
     handler.close()
+
+
+def wait_for_thread(stub: SlackStub, channel: str, ts: str, *, length: int) -> list[dict]:
+    """The thread once it has `length` messages (the app replies after its ack)."""
+
+    def thread_when_complete() -> list[dict]:
+        thread = stub.thread(channel, ts)
+        return thread if len(thread) >= length else []
+
+    return stub.wait_for(thread_when_complete)
 
 
 # ----------------------------------------------------------------------------- Web API
@@ -306,7 +317,7 @@ def test_subscribe_reports_changes_until_unsubscribed(stub: SlackStub, client: W
 def test_http_app_mention_is_answered_in_thread(stub: SlackStub, http_app: tuple[App, Recorder, str]) -> None:
     _, recorder, _ = http_app
     msg = stub.post_as_user("U0ALICE", "C0GENERAL", "<@U0BOT> what is 2+2?")
-    thread = stub.wait_for(lambda: len(stub.thread("C0GENERAL", msg["ts"])) == 2 and stub.thread("C0GENERAL", msg["ts"]))
+    thread = wait_for_thread(stub, "C0GENERAL", msg["ts"], length=2)
     reply = thread[1]
     assert reply["text"] == "echo: <@U0BOT> what is 2+2?"
     assert (reply["user"], reply["bot_id"], reply["thread_ts"]) == ("U0BOT", "B0BOT", msg["ts"])
@@ -427,7 +438,7 @@ def test_socket_mode_app_mention_is_answered_in_thread(
     _, recorder, _ = socket_app
     stub.deliver_to("http://127.0.0.1:9/never-used")  # a connected socket takes precedence over HTTP
     msg = stub.post_as_user("U0ALICE", "C0GENERAL", "<@U0BOT> over the socket")
-    thread = stub.wait_for(lambda: len(stub.thread("C0GENERAL", msg["ts"])) == 2 and stub.thread("C0GENERAL", msg["ts"]))
+    thread = wait_for_thread(stub, "C0GENERAL", msg["ts"], length=2)
     assert thread[1]["text"] == "echo: <@U0BOT> over the socket" and thread[1]["thread_ts"] == msg["ts"]
     assert recorder.events("app_mention")[0]["ts"] == msg["ts"]
     mention_delivery = next(d for d in stub.deliveries if d.body["event"]["type"] == "app_mention")
@@ -492,7 +503,7 @@ def test_socket_mode_reconnects_after_disconnect_message(
     stub.wait_for(lambda: len(stub.calls_to("apps.connections.open")) == 2)
     stub.wait_for(lambda: stub.socket.connected)
     msg = stub.post_as_user("U0ALICE", "C0GENERAL", "<@U0BOT> still there?")
-    assert stub.wait_for(lambda: len(stub.thread("C0GENERAL", msg["ts"])) == 2)
+    assert len(wait_for_thread(stub, "C0GENERAL", msg["ts"], length=2)) == 2
     assert recorder.events("app_mention")[-1]["ts"] == msg["ts"]
 
 
@@ -501,3 +512,27 @@ def test_events_without_an_app_are_recorded_not_lost(stub: SlackStub) -> None:
     assert [e["event"]["type"] for e in stub.events] == ["message", "app_mention"]
     assert {(d.transport, d.status) for d in stub.deliveries} == {("none", 0)}
     assert stub.send_event({"type": "app_mention", "ts": msg["ts"]}) == 0
+    with pytest.raises(AssertionError, match="recent deliveries: .*app_mention"):
+        stub.wait_for(lambda: stub.message("C0GENERAL", "1.000001"), timeout=0.05)
+
+
+def test_event_subscriptions_filter_deliveries(stub: SlackStub, http_app: tuple[App, Recorder, str]) -> None:
+    _, recorder, _ = http_app
+    stub.set_event_subscriptions({"app_mention"})
+    msg = stub.post_as_user("U0ALICE", "C0GENERAL", "<@U0BOT> only the mention please")
+    wait_for_thread(stub, "C0GENERAL", msg["ts"], length=2)
+    assert recorder.events("message") == []
+    alice = [(d.body["event"]["type"], d.transport) for d in stub.deliveries if d.body["event"]["user"] == "U0ALICE"]
+    assert alice == [("message", "filtered"), ("app_mention", "http")]
+
+
+def test_response_url_posts_ephemeral_or_in_channel(stub: SlackStub) -> None:
+    result = stub.slash_command("U0BOB", "C0GENERAL", "/ask", "no app listening")
+    assert (result["status"], result["ack"]) == (0, None)
+    hook = WebhookClient(result["response_url"])
+    assert hook.send(text="just for bob").status_code == 200
+    assert hook.send(text="for everyone", response_type="in_channel").status_code == 200
+    assert [(e["user"], e["text"]) for e in stub.ephemerals] == [("U0BOB", "just for bob")]
+    public = stub.messages("C0GENERAL")[-1]
+    assert (public["text"], public["bot_id"]) == ("for everyone", "B0BOT")
+    assert WebhookClient(stub.base_url + "commands/T0SANDBOX/999/nope").send(text="x").status_code == 404

@@ -1,0 +1,141 @@
+"""The job pipeline on its own: no Slack, the real openai client against the OpenAI stand-in, real databases."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from openai import OpenAI
+
+from finetune.openai_provider import OpenAIFineTuning
+from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.states import IllegalTransition, JobState, check_transition
+from sandbox.openai_stub import OpenAIStub
+from storage import queries
+
+BASE = "gpt-4.1-mini-2025-04-14"
+
+
+@pytest.fixture
+def stub(clock) -> Iterator[OpenAIStub]:
+    with OpenAIStub(clock).start() as running:
+        yield running
+
+
+@pytest.fixture
+def pipeline(db, clock, stub) -> Iterator[Pipeline]:
+    client = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
+    yield Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE, min_examples=10, suffix="team"))
+    client.close()
+
+
+def approve(db, clock, count: int, start: int = 0) -> None:
+    with db.session() as session:
+        for n in range(start, start + count):
+            reply = queries.start_reply(
+                session, channel="C1", source_ts=f"1.{n:06d}", thread_ts=f"1.{n:06d}", user_id="U1", team_id=None,
+                model=BASE, now=clock.now(),
+                messages=[{"role": "system", "content": "Be upbeat."}, {"role": "user", "content": f"Review this product: thing {n}"}],
+            )
+            reply.ts, reply.reply_text, reply.status = f"2.{n:06d}", f"Thing {n} is GREAT!", "answered"
+            session.flush()
+            queries.add_approval(session, reply, "U2", "+1", clock.now())
+
+
+def states(db) -> list[str]:
+    with db.session() as session:
+        return [job.state for job in queries.jobs_in_states(session, list(JobState))]
+
+
+def test_nothing_starts_below_the_threshold(pipeline, db, clock, stub):
+    approve(db, clock, 9)
+    result = pipeline.tick()
+    assert result.outcome == "not_enough" and "9 new approved example(s); 10 needed" in result.message
+    assert stub.requests_to("POST", "/v1/files") == []
+
+
+def test_a_job_walks_from_upload_to_a_swapped_model(pipeline, db, clock, stub):
+    approve(db, clock, 10)
+    result = pipeline.tick()
+    assert result.outcome == "submitted"
+    assert states(db) == ["submitted"]
+    assert pipeline.tick().outcome == "in_flight"
+    clock.advance(12)
+    [view] = pipeline.poll()
+    assert view.provider_status == "running" and view.state == "submitted"
+    clock.advance(30)
+    [view] = pipeline.poll()
+    assert view.state == "succeeded" and view.fine_tuned_model.startswith(f"ft:{BASE}:sandbox-org:team:")
+    assert pipeline.active_model() == view.fine_tuned_model
+    status = pipeline.status()
+    assert status.counts == queries.ExampleCounts(approved=10, untrained=0)
+    assert status.active.since == clock.now()
+    with db.session() as session:
+        kinds = [n.kind for n in queries.pending_notifications(session)]
+    assert kinds == ["job_submitted", "job_succeeded"]
+
+
+def test_new_examples_after_a_success_train_again_on_everything_approved(pipeline, db, clock, stub):
+    approve(db, clock, 10)
+    pipeline.tick()
+    clock.advance(60)
+    pipeline.poll()
+    approve(db, clock, 10, start=10)
+    assert pipeline.tick().outcome == "submitted"
+    second = stub.requests_to("POST", "/v1/fine_tuning/jobs")[-1].json
+    assert stub.file_content(second["training_file"]).decode().count("\n") == 20
+    assert second["model"] == BASE  # each job starts from the base model, with all approved examples
+
+
+def test_a_failed_job_is_not_resubmitted_on_the_same_examples_by_the_schedule(pipeline, db, clock, stub):
+    stub.fail_next_job(code="server_error", message="Something broke")
+    approve(db, clock, 10)
+    pipeline.tick()
+    clock.advance(60)
+    [view] = pipeline.poll()
+    assert view.state == "failed" and view.error_message == "Something broke"
+    assert pipeline.tick().outcome == "unchanged"
+    approve(db, clock, 1, start=10)  # one more approval changes the set: the schedule may try again
+    assert pipeline.tick().outcome == "submitted"
+    assert stub.file_content(stub.jobs()[-1]["training_file"]).decode().count("\n") == 11
+
+
+def test_transient_errors_are_retried_a_few_times_then_the_job_is_given_up(pipeline, db, clock, stub):
+    stub.fail_next("files.create", 503, count=100)
+    approve(db, clock, 10)
+    assert pipeline.tick().outcome == "retrying"
+    for _ in range(3):
+        pipeline.poll()
+    [view] = pipeline.poll()
+    assert view.state == "failed" and "upload failed 5 times" in view.error_message
+    assert len(stub.requests_to("POST", "/v1/files")) == 5 * 3  # the SDK's own 2 retries per upload attempt
+
+
+def test_a_refusal_pauses_the_schedule_but_a_manual_run_tries_again(pipeline, db, clock, stub):
+    stub.refuse_fine_tuning("Fine-tuning is not available for this organization.")
+    approve(db, clock, 10)
+    assert pipeline.tick().outcome == "refused"
+    assert pipeline.tick().outcome == "paused"
+    assert "Fine-tuning is not available" in pipeline.status().paused_reason
+    stub.allow_fine_tuning()
+    assert pipeline.tick(trigger="manual").outcome == "submitted"
+    assert pipeline.status().paused_reason is None
+
+
+def test_cancel_before_and_after_submission(pipeline, db, clock, stub):
+    assert pipeline.cancel().outcome == "idle"
+    stub.fail_next("files.create", 500, count=3)
+    approve(db, clock, 10)
+    pipeline.tick()
+    assert pipeline.cancel().outcome == "cancelled" and states(db) == ["cancelled"]
+    assert pipeline.tick(trigger="manual").outcome == "submitted"
+    assert pipeline.cancel().outcome == "cancelled"
+    assert states(db) == ["cancelled", "cancelled"]
+    assert stub.jobs()[0]["status"] == "cancelled"
+
+
+def test_the_state_machine_refuses_illegal_moves():
+    assert check_transition("preparing", JobState.UPLOADED) is JobState.UPLOADED
+    with pytest.raises(IllegalTransition):
+        check_transition("succeeded", JobState.FAILED)
+    with pytest.raises(IllegalTransition):
+        check_transition("preparing", JobState.SUCCEEDED)
