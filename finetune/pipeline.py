@@ -123,7 +123,7 @@ class Pipeline:
             with self.db.session() as session:
                 ids = [job.id for job in queries.jobs_in_states(session, IN_FLIGHT)]
             for job_id in ids:
-                self._advance(job_id)
+                self._advance(job_id, refresh=True)
             with self.db.session() as session:
                 return [JobView.of(queries.get_job(session, job_id)) for job_id in ids]
 
@@ -223,16 +223,16 @@ class Pipeline:
 
     # --- walking the state machine ----------------------------------------------------------------
 
-    def _advance(self, job_id: int) -> TickResult:
-        steps = {JobState.PREPARING: self._upload, JobState.UPLOADED: self._create, JobState.SUBMITTED: self._refresh}
+    def _advance(self, job_id: int, *, refresh: bool = False) -> TickResult:
+        """Takes a job as far as it can go now; `refresh` also asks the provider about a submitted one."""
+        steps = {JobState.PREPARING: self._upload, JobState.UPLOADED: self._create}
+        if refresh:
+            steps[JobState.SUBMITTED] = self._refresh
         while True:
             with self.db.session() as session:
-                job = queries.get_job(session, job_id)
-                state = JobState(job.state)
+                state = JobState(queries.get_job(session, job_id).state)
             step = steps.get(state)
-            if step is None:
-                return self._result(job_id)
-            if not step(job_id) or state == JobState.SUBMITTED:
+            if step is None or not step(job_id) or state == JobState.SUBMITTED:
                 return self._result(job_id)
 
     def _result(self, job_id: int) -> TickResult:

@@ -136,12 +136,12 @@ class SocketModeServer:
             return len(self._connections)
 
     def _handle(self, connection: ServerConnection) -> None:
-        with self._lock:
-            self._connections.append(connection)
-            count = len(self._connections)
-            retiring, self._retiring = self._retiring, []
+        """hello first, then this connection takes deliveries; everything received afterwards is an ack."""
         try:
-            connection.send(json.dumps(self._hello(count)))
+            with self._lock:
+                retiring, self._retiring = self._retiring, []
+                connection.send(json.dumps(self._hello(len(self._connections) + 1)))
+                self._connections.append(connection)
             if retiring:  # the app reconnected after a disconnect message: drop its old sockets
                 self._close_later(retiring)
             for raw in connection:

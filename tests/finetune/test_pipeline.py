@@ -100,7 +100,7 @@ def test_a_failed_job_is_not_resubmitted_on_the_same_examples_by_the_schedule(pi
 
 
 def test_transient_errors_are_retried_a_few_times_then_the_job_is_given_up(pipeline, db, clock, stub):
-    stub.fail_next("files.create", 503, count=100)
+    stub.fail_next("files.create", 503, count=100, retry_after=0.01)
     approve(db, clock, 10)
     assert pipeline.tick().outcome == "retrying"
     for _ in range(3):
@@ -123,7 +123,7 @@ def test_a_refusal_pauses_the_schedule_but_a_manual_run_tries_again(pipeline, db
 
 def test_cancel_before_and_after_submission(pipeline, db, clock, stub):
     assert pipeline.cancel().outcome == "idle"
-    stub.fail_next("files.create", 500, count=3)
+    stub.fail_next("files.create", 500, count=3, retry_after=0.01)
     approve(db, clock, 10)
     pipeline.tick()
     assert pipeline.cancel().outcome == "cancelled" and states(db) == ["cancelled"]

@@ -1,6 +1,7 @@
 """The Slack stub against the real slack_sdk WebClient and a real slack_bolt App, over HTTP and Socket Mode."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from finetune.clock import ManualClock
 from sandbox.slack_driver import EventsDriver
@@ -432,6 +435,28 @@ def test_send_event_with_explicit_retry_num(stub: SlackStub, http_app: tuple[App
 # ----------------------------------------------------------------------------- Bolt over Socket Mode
 
 
+def test_socket_mode_protocol_with_a_raw_websocket(stub: SlackStub, client: WebClient) -> None:
+    """hello, envelope fields and acks exactly as a socket-mode client sees them; tickets are one-time."""
+    url = client.apps_connections_open(app_token=stub.app_token)["url"]
+    with ws_connect(url) as ws:
+        hello = json.loads(ws.recv(timeout=5))
+        assert hello["type"] == "hello" and hello["num_connections"] == 1
+        assert hello["connection_info"] == {"app_id": "A0SANDBOX"} and "debug_info" in hello
+        result: list[int] = []
+        sender = threading.Thread(target=lambda: result.append(stub.send_event({"type": "app_mention", "ts": "1.2"})))
+        sender.start()
+        envelope = json.loads(ws.recv(timeout=5))
+        assert {k: envelope[k] for k in ("type", "accepts_response_payload", "retry_attempt", "retry_reason")} == {
+            "type": "events_api", "accepts_response_payload": False, "retry_attempt": 0, "retry_reason": ""}
+        assert envelope["payload"]["type"] == "event_callback" and envelope["payload"]["event"]["ts"] == "1.2"
+        ws.send(json.dumps({"envelope_id": envelope["envelope_id"]}))
+        sender.join(5)
+        assert result == [200]
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(url).close()  # the ticket was used up
+    assert refused.value.response.status_code == 401
+
+
 def test_socket_mode_app_mention_is_answered_in_thread(
     stub: SlackStub, socket_app: tuple[App, Recorder, SocketModeHandler]
 ) -> None:
@@ -493,6 +518,8 @@ def test_socket_mode_redelivery_uses_retry_attempt(
         {"x-slack-retry-num": "1", "x-slack-retry-reason": "timeout"},
     ]
     assert seen[0][0] == seen[1][0]
+    # the released first attempt still acks (late); let it land before the socket closes
+    stub.wait_for(lambda: len(stub.socket.received) == len([d for d in stub.deliveries if d.transport == "socket"]))
 
 
 def test_socket_mode_reconnects_after_disconnect_message(
