@@ -1,4 +1,4 @@
-"""finetune-bot: run | status | export PATH | migrate (also `python -m bot`)."""
+"""finetune-bot: run | status | export PATH | migrate | sandbox (also `python -m bot`)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,15 @@ from bot.config import ConfigError, Settings, has_slack_credentials, load_settin
 from bot.logs import configure_logging
 
 log = logging.getLogger("bot.cli")
+
+SANDBOX_BANNER = """
+  Offline sandbox: no Slack workspace or OpenAI key needed.
+  Open {url} in your browser.
+
+  Ask the bot (@finetune-bot Review this product: ...), react with a thumbs-up on replies you like,
+  then type /finetune run (or wait for the tick, every minute here) and watch the model swap.
+  Data is kept in data/sandbox.db; `finetune-bot sandbox --reset` starts clean. Ctrl-C stops.
+"""
 
 NO_CREDENTIALS = """\
 No Slack credentials are set, so there is no workspace to connect to.
@@ -32,7 +41,8 @@ def _settings(env: Mapping[str, str], *, require_credentials: bool) -> Settings:
 def cmd_run(env: Mapping[str, str]) -> int:
     if not has_slack_credentials(env):
         print(NO_CREDENTIALS, file=sys.stderr)
-        return 2
+        print("Starting the offline sandbox instead, so you can try the whole loop here.\n", file=sys.stderr)
+        return cmd_sandbox(env, reset=False, demo=False)
     from bot.app import HttpServer, create_app, socket_mode_handler
     from bot.services import build_services
 
@@ -53,6 +63,40 @@ def cmd_run(env: Mapping[str, str]) -> int:
         log.info("stopping")
     finally:
         services.close()
+    return 0
+
+
+def cmd_sandbox(env: Mapping[str, str], *, reset: bool, demo: bool) -> int:
+    """Both stand-ins, the real bot wired to them, and the web playground; or the scripted demo."""
+    configure_logging(env.get("LOG_LEVEL", "WARNING" if demo else "INFO").upper())
+    if demo:
+        from sandbox.demo import run_demo
+
+        return run_demo(sys.stdout)
+    import time
+
+    from sandbox.offline import sandbox_database_url, sandbox_stack
+    from sandbox.playground.server import Playground
+
+    raw_port = env.get("SANDBOX_PORT") or "8000"
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise ConfigError([f"SANDBOX_PORT={raw_port!r} is not a port number"])
+    stack = sandbox_stack(sandbox_database_url(reset=reset))
+    stack.start()
+    try:
+        playground = Playground(stack, port=int(raw_port)).start()
+    except OSError as exc:
+        stack.stop()
+        raise ConfigError([f"SANDBOX_PORT {raw_port} is not free ({exc.strerror}); set SANDBOX_PORT to another port"]) from exc
+    print(SANDBOX_BANNER.format(url=playground.url), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping the sandbox", file=sys.stderr)
+    finally:
+        playground.stop()
+        stack.stop()
     return 0
 
 
@@ -110,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write the approved examples as training JSONL")
     export.add_argument("path", help="file to write, or - for standard output")
     sub.add_parser("migrate", help="create or upgrade the database schema")
+    sandbox = sub.add_parser("sandbox", help="try the whole loop offline, in a web playground")
+    sandbox.add_argument("--reset", action="store_true", help="start with an empty sandbox database")
+    sandbox.add_argument("--demo", action="store_true", help="play the loop by script and print the transcript")
     return root
 
 
@@ -123,6 +170,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_export(environment, args.path)
         if args.command == "migrate":
             return cmd_migrate(environment)
+        if args.command == "sandbox":
+            return cmd_sandbox(environment, reset=args.reset, demo=args.demo)
         return cmd_run(environment)
     except ConfigError as exc:
         print(exc, file=sys.stderr)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from sandbox.httpserver import QuietThreadingHTTPServer
 from typing import Any, Callable
 
 # (method, target, lower-cased headers, raw body) -> response
@@ -94,11 +96,8 @@ def _split_params(value: str) -> list[str]:
     return items
 
 
-class StubServer(ThreadingHTTPServer):
+class StubServer(QuietThreadingHTTPServer):
     """A threading HTTP server that hands every request to one dispatch function."""
-
-    daemon_threads = True
-    allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], dispatch: Dispatch) -> None:
         super().__init__(address, _Handler)

@@ -18,6 +18,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from sandbox.httpserver import QuietThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -1129,10 +1131,7 @@ def _event_context(event: dict, team_id: str, app_id: str) -> str:
 # ======================================================================= HTTP front
 
 
-class _StubHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _StubHTTPServer(QuietThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], stub: SlackStub) -> None:
         super().__init__(address, handler)
         self.stub = stub

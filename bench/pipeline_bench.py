@@ -1,0 +1,77 @@
+"""Prints the figures quoted in the README: reply latency through the whole stack, and dataset/status costs.
+
+Run with `make bench`. Everything is local: the real bot over loopback against both stand-ins, on SQLite.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from finetune.clock import ManualClock
+from finetune.dataset import build_dataset
+from sandbox.stack import LocalStack
+from storage import queries
+from storage.db import Database
+
+QUESTIONS = 50
+DATASET_SIZE = 5_000
+
+
+def reply_latency(tmp: Path) -> None:
+    with LocalStack(f"sqlite:///{tmp / 'latency.db'}", clock=ManualClock()) as stack:
+        stack.ask("Review this product: a warm-up question")
+        timings = []
+        for n in range(QUESTIONS):
+            started = time.perf_counter()
+            stack.ask(f"Review this product: gadget number {n}")
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p95 = timings[int(len(timings) * 0.95) - 1]
+    print(f"reply round trip (mention -> finished threaded reply), {QUESTIONS} questions: "
+          f"p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, max {timings[-1]:.1f} ms")
+
+
+def dataset_costs(tmp: Path) -> None:
+    clock = ManualClock()
+    db = Database(f"sqlite:///{tmp / 'dataset.db'}")
+    db.migrate()
+    with db.session() as session:
+        for n in range(DATASET_SIZE):
+            reply = queries.start_reply(
+                session, channel="C1", source_ts=f"1.{n:06d}", thread_ts=f"1.{n:06d}", user_id="U1", team_id=None,
+                model="base", now=clock.now(),
+                messages=[{"role": "system", "content": "You are a friendly and enthusiastic product reviewer."},
+                          {"role": "user", "content": f"Review this product: gadget {n}"}],
+            )
+            reply.ts, reply.status = f"2.{n:06d}", "answered"
+            reply.reply_text = f"Gadget {n} is wonderful! " * 20
+            session.flush()
+            queries.add_approval(session, reply, "U2", "+1", clock.now())
+    tracemalloc.start()
+    started = time.perf_counter()
+    with db.session() as session:
+        built = build_dataset(queries.approved_replies(session))
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"dataset build + validation, {DATASET_SIZE} approved examples: {elapsed * 1000:.0f} ms, "
+          f"{len(built.jsonl.encode()) / 1e6:.1f} MB of JSONL, peak Python memory {peak / 1e6:.0f} MB")
+    started = time.perf_counter()
+    for _ in range(20):
+        with db.session() as session:
+            queries.example_counts(session)
+    print(f"example counts for /finetune status over {DATASET_SIZE} examples: {(time.perf_counter() - started) / 20 * 1000:.1f} ms")
+    db.dispose()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="finetune-bot-bench-") as tmp:
+        reply_latency(Path(tmp))
+        dataset_costs(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
