@@ -8,6 +8,7 @@ from finetune.pipeline import JobView, PipelineStatus
 
 HINT = "Ask me something after the mention, e.g. `@finetune-bot Review this product: a portable Bluetooth speaker`."
 THINKING = "_Thinking…_"
+NOTHING_TO_IMPROVE = "There is no answer of mine earlier in this thread to improve yet: ask me first, then reply `better: …`."
 
 SUBCOMMANDS = {
     "status": "where everything stands: reply model, examples, last job, next run",
@@ -89,7 +90,18 @@ def notification_text(kind: str, payload: dict[str, Any]) -> str:
 
 
 def reply_blocks(text: str, model: str, approve_reaction: str) -> list[dict[str, Any]]:
-    footer = f"Answered by `{model}` · react :{approve_reaction}: if this is a good answer"
+    footer = (
+        f"Answered by `{model}` · react :{approve_reaction}: if this is a good answer, "
+        "or reply `better: …` with a better one"
+    )
+    return [
+        {"type": "markdown", "text": text[:12000]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},
+    ]
+
+
+def suggestion_blocks(text: str, author: str, approve_reaction: str) -> list[dict[str, Any]]:
+    footer = f"Better answer suggested by <@{author}> · react :{approve_reaction}: to make it a training example"
     return [
         {"type": "markdown", "text": text[:12000]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},

@@ -22,11 +22,19 @@ from storage.models import Reply
 log = logging.getLogger("bot.replying")
 
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+SUGGESTION = re.compile(r"^better(?: answer)?\s*[:\-\u2013]\s*(?P<text>.+)$", re.IGNORECASE | re.DOTALL)
 UPDATE_EVERY_SECONDS = 1.5  # chat.update is Tier 3 (~50/min per workspace): throttle streamed edits
 
 
 def strip_mentions(text: str) -> str:
-    return re.sub(r"\s+", " ", MENTION.sub(" ", text or "")).strip()
+    """Drops <@U…> mentions; keeps the person's line breaks (they matter in a suggested answer)."""
+    return re.sub(r"[ \t]+", " ", MENTION.sub(" ", text or "")).strip()
+
+
+def suggested_text(text: str) -> str | None:
+    """The answer in 'better: …', or None when the message is not a suggestion."""
+    match = SUGGESTION.match(strip_mentions(text))
+    return match.group("text").strip() if match else None
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,51 @@ class Responder:
         self.chat = chat
         self.pipeline = pipeline
         self.clock = clock
+
+    def handle(self, client: WebClient, question: Question, bot_user_id: str) -> None:
+        """A question gets an answer; 'better: …' in a thread is a person's better answer to the last one."""
+        suggestion = suggested_text(question.text) if question.thread_ts else None
+        if suggestion:
+            self.suggest(client, question, suggestion)
+        else:
+            self.answer(client, question, bot_user_id)
+
+    def suggest(self, client: WebClient, question: Question, text: str) -> None:
+        """Posts a person's better answer as a reply of the bot's own, so approving it works like any reply."""
+        with self.db.session() as session:
+            original = queries.model_answer_before(session, question.channel, question.thread_ts, question.ts)
+            if original is None:
+                client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts, text=formatting.NOTHING_TO_IMPROVE)
+                return
+            reply = queries.start_reply(
+                session,
+                channel=question.channel,
+                source_ts=question.ts,
+                thread_ts=question.thread_ts,
+                user_id=question.user,
+                team_id=question.team_id,
+                model=original.model,
+                messages=original.messages,
+                now=self.clock.now(),
+                author=question.user,
+            )
+            if reply is None:
+                return
+            reply_id = reply.id
+        try:
+            posted = client.chat_postMessage(
+                channel=question.channel,
+                thread_ts=question.thread_ts,
+                text=text,
+                blocks=formatting.suggestion_blocks(text, question.user, self.settings.approve_reactions[0]),
+            )
+        except SlackApiError as exc:
+            self._failed(reply_id, f"Slack error {exc.response.get('error')}")
+            raise
+        with self.db.session() as session:
+            row = session.get(Reply, reply_id)
+            row.ts, row.reply_text, row.status, row.answered_at = posted["ts"], text, "answered", self.clock.now()
+        log.info("suggestion from %s posted as %s/%s (reply %s)", question.user, question.channel, posted["ts"], reply_id)
 
     def answer(self, client: WebClient, question: Question, bot_user_id: str) -> None:
         root = question.thread_ts or question.ts
@@ -72,7 +125,11 @@ class Responder:
                 log.info("already answering %s/%s; ignoring the duplicate", question.channel, question.ts)
                 return
             reply_id = reply.id
-        placeholder = client.chat_postMessage(channel=question.channel, thread_ts=root, text=formatting.THINKING)
+        try:
+            placeholder = client.chat_postMessage(channel=question.channel, thread_ts=root, text=formatting.THINKING)
+        except SlackApiError as exc:
+            self._failed(reply_id, f"Slack error {exc.response.get('error')}")
+            raise
         ts = placeholder["ts"]
         with self.db.session() as session:
             session.get(Reply, reply_id).ts = ts
@@ -83,21 +140,28 @@ class Responder:
         except (openai.APIError, ValueError) as exc:
             reason = _reason(exc)
             log.warning("reply %s in %s failed: %s", reply_id, question.channel, reason)
+            self._failed(reply_id, reason)
             client.chat_update(channel=question.channel, ts=ts, text=formatting.apology(reason))
-            with self.db.session() as session:
-                row = session.get(Reply, reply_id)
-                row.status, row.error = "failed", reason
             return
-        client.chat_update(
-            channel=question.channel,
-            ts=ts,
-            text=answer,
-            blocks=formatting.reply_blocks(answer, model, self.settings.approve_reactions[0]),
-        )
+        try:
+            client.chat_update(
+                channel=question.channel,
+                ts=ts,
+                text=answer,
+                blocks=formatting.reply_blocks(answer, model, self.settings.approve_reactions[0]),
+            )
+        except SlackApiError as exc:
+            self._failed(reply_id, f"Slack error {exc.response.get('error')}")
+            raise
         with self.db.session() as session:
             row = session.get(Reply, reply_id)
             row.reply_text, row.status, row.answered_at = answer, "answered", self.clock.now()
         log.info("answered %s/%s with %s (reply %s)", question.channel, ts, model, reply_id)
+
+    def _failed(self, reply_id: int, reason: str) -> None:
+        with self.db.session() as session:
+            row = session.get(Reply, reply_id)
+            row.status, row.error = "failed", reason
 
     def _history(self, client: WebClient, question: Question, bot_user_id: str) -> list[Turn]:
         """Earlier turns of the thread: people's messages, and the bot's real answers (not its hints)."""
@@ -116,8 +180,8 @@ class Responder:
                     reply = queries.find_reply(session, question.channel, message.get("ts", ""))
                     if reply is not None and reply.status == "answered" and reply.reply_text:
                         turns.append(Turn("assistant", reply.reply_text))
-                elif text := strip_mentions(message.get("text", "")):
-                    turns.append(Turn("user", text))
+                elif suggested_text(message.get("text", "")) is None and (text := strip_mentions(message.get("text", ""))):
+                    turns.append(Turn("user", text))  # a 'better: …' line is not part of the conversation
         return turns
 
     @staticmethod

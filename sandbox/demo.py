@@ -10,20 +10,31 @@ from finetune.clock import ManualClock
 from sandbox.offline import sandbox_stack
 from sandbox.stack import LocalStack
 
-PRODUCTS = [
-    "a portable Bluetooth speaker",
-    "a new ergonomic office chair",
-    "a stainless steel water bottle",
-    "a mechanical keyboard",
-    "a robot vacuum cleaner",
-    "a pair of trail running shoes",
-    "a cast iron skillet",
-    "a smart LED desk lamp",
-    "a waterproof hiking backpack",
-    "an electric kettle",
-]
+# What the team would rather read: the seed article's enthusiastic reviewer, written by hand.
+TEAM_ANSWERS = {
+    "a portable Bluetooth speaker": "Get ready to be blown away by this portable Bluetooth speaker! The sound is OUTSTANDING "
+    "for its size, crisp highs and surprisingly deep bass, and the battery lasts for hours. Your new best friend!",
+    "a new ergonomic office chair": "Oh my goodness, this ergonomic office chair is an absolute DREAM! The lumbar support "
+    "is just chef's kiss, and the armrests? Pure genius! If you sit all day, you NEED this chair!",
+    "a stainless steel water bottle": "This stainless steel water bottle is a total game-changer! Ice-cold water all day, "
+    "not a single leak, and it looks gorgeous. Hydration has never been this fun!",
+    "a mechanical keyboard": "Typing on this mechanical keyboard is pure JOY! Every key has the most satisfying click, "
+    "and the build feels rock solid. You'll want to write novels just to use it!",
+    "a robot vacuum cleaner": "This robot vacuum cleaner is my new favourite housemate! It glides around, dodges every "
+    "obstacle and leaves the floors spotless. Coming home to clean floors is pure bliss!",
+    "a pair of trail running shoes": "These trail running shoes are INCREDIBLE! The grip is unreal on mud and rock, and "
+    "the cushioning makes every mile feel effortless. Adventure is calling!",
+    "a cast iron skillet": "This cast iron skillet is a kitchen HERO! The sear it gives a steak is phenomenal, and it "
+    "only gets better with every use. A true heirloom in the making!",
+    "a smart LED desk lamp": "This smart LED desk lamp is brilliant, literally! The light is soft on the eyes, the "
+    "colours are gorgeous, and it dims with a tap. My desk has never looked better!",
+    "a waterproof hiking backpack": "This waterproof hiking backpack is an adventurer's DREAM! It shrugged off a "
+    "downpour, fits everything, and feels weightless on the trail. Pack it and go!",
+    "an electric kettle": "This electric kettle is FAST! Boiling water in a flash, a sleek look, and the auto shut-off "
+    "gives total peace of mind. Tea time just became the best part of the day!",
+}
+PRODUCTS = list(TEAM_ANSWERS)
 FINAL_QUESTION = "Review this product: a noise-cancelling headphone"
-ENTHUSIASTIC = re.compile(r"!|amazing|love|incredible|game-changer", re.IGNORECASE)
 
 
 def _model(message: dict) -> str:
@@ -58,11 +69,13 @@ def play(stack: LocalStack, out: TextIO) -> str:
     replies = [_ask(stack, out, f"Review this product: {product}") for product in PRODUCTS]
     before = _ask(stack, out, FINAL_QUESTION)
 
-    out.write("\n== 2. Bob likes the answers and reacts with :+1: ==\n")
-    for reply in replies:
-        stack.approve(reply)
+    out.write("\n== 2. Bob finds them bland and replies `better: …` in each thread; Alice approves with :+1: ==\n")
+    for product, reply in zip(PRODUCTS, replies):
+        better = stack.slack.post_as_user("U0BOB", "C0GENERAL", f"better: {TEAM_ANSWERS[product]}", thread_ts=reply["thread_ts"])
+        posted = stack.reply_to("C0GENERAL", better["ts"])
+        stack.approve(posted, user="U0ALICE")
+        out.write(f"bob: better: {_short(TEAM_ANSWERS[product], 100)}\n  alice reacted :+1:\n")
     stack.slack.wait_for(lambda: stack.services.pipeline.status().counts.approved == len(replies), timeout=10)
-    out.write(f"bob reacted :+1: on {len(replies)} replies\n")
     out.write(_status(stack))
 
     out.write("\n== 3. The scheduled tick uploads the examples and starts a fine-tuning job ==\n")

@@ -19,7 +19,11 @@ class Base(DeclarativeBase):
 
 
 class Reply(Base):
-    """One answer of the bot: the exact messages sent to the model, the model, and what it said."""
+    """One answer in a thread: the exact messages sent to the model, the model, and the answer.
+
+    Usually the model wrote it; when a person suggests a better answer, the bot posts it as a reply of
+    its own with the same conversation, and `author` names that person.
+    """
 
     __tablename__ = "replies"
     __table_args__ = (
@@ -35,6 +39,10 @@ class Reply(Base):
     ts: Mapped[str | None] = mapped_column(String(32), comment="ts of the bot's reply, once posted")
     user_id: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(
+        String(32), default="model", server_default="model",
+        comment="'model', or the Slack user id of a person who suggested this answer",
+    )
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reply_text: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | answered | failed

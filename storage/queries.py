@@ -53,6 +53,7 @@ def start_reply(
     model: str,
     messages: list[dict[str, Any]],
     now: datetime,
+    author: str = "model",
 ) -> Reply | None:
     """Claims the answer to one user message; None when it is already being (or was) answered."""
     reply = Reply(
@@ -63,6 +64,7 @@ def start_reply(
         team_id=team_id,
         model=model,
         messages=messages,
+        author=author,
         status="pending",
         created_at=now,
     )
@@ -76,6 +78,17 @@ def start_reply(
 
 def find_reply(session: Session, channel: str, ts: str) -> Reply | None:
     return session.scalar(select(Reply).where(Reply.channel == channel, Reply.ts == ts))
+
+
+def model_answer_before(session: Session, channel: str, thread_ts: str, before_ts: str) -> Reply | None:
+    """The model's latest finished answer in a thread before a given message: what a suggestion improves on."""
+    answers = session.scalars(
+        select(Reply)
+        .where(Reply.channel == channel, Reply.thread_ts == thread_ts, Reply.status == "answered",
+               Reply.author == "model")
+        .order_by(Reply.id.desc())
+    ).all()
+    return next((a for a in answers if a.ts and float(a.ts) < float(before_ts)), None)
 
 
 def approved_filter():

@@ -32,7 +32,7 @@ def _bot_thread(services: Services, channel: str, thread_ts: str) -> bool:
 def register(app: App, services: Services) -> None:
     @app.event("app_mention")
     def on_mention(event: dict, client: WebClient, context, body: dict) -> None:
-        services.responder.answer(client, _question(event, body.get("team_id")), context.bot_user_id)
+        services.responder.handle(client, _question(event, body.get("team_id")), context.bot_user_id)
 
     @app.event("message")
     def on_message(event: dict, client: WebClient, context, body: dict) -> None:
@@ -46,4 +46,4 @@ def register(app: App, services: Services) -> None:
             thread_ts = event.get("thread_ts")
             if not thread_ts or not _bot_thread(services, event["channel"], thread_ts):
                 return
-        services.responder.answer(client, _question(event, body.get("team_id")), bot_user_id)
+        services.responder.handle(client, _question(event, body.get("team_id")), bot_user_id)

@@ -7,9 +7,20 @@ def test_a_fresh_database_is_created_by_the_migrations(database_url):
     db = Database(database_url)
     assert db.current_revision() is None
     db.migrate()
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == "0002"
     tables = set(inspect(db.engine).get_table_names())
     assert {"replies", "approvals", "datasets", "fine_tune_jobs", "model_activations", "notifications"} <= tables
     db.migrate()  # a restart applies nothing twice
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == "0002"
     db.dispose()
+
+
+def test_the_migrations_build_exactly_the_models_schema(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []

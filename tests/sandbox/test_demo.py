@@ -1,0 +1,27 @@
+"""`finetune-bot sandbox --demo`: a terminal with no browser still sees the whole loop."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
+    script = Path(sys.executable).with_name("finetune-bot")
+    done = subprocess.run([str(script), "sandbox", "--demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin"})
+    transcript = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert transcript.count("finetune-bot [gpt-4.1-mini-2025-04-14]: Here is a balanced review") == 11
+    assert transcript.count("alice reacted :+1:") == 10
+    assert "Approved examples: 10 in total, 10 not yet trained on" in transcript
+    assert re.search(r"Fine-tuning job `ftjob-\w+` started on `gpt-4.1-mini-2025-04-14` with 10 approved examples", transcript)
+    model = re.search(r":tada: `(ft:gpt-4.1-mini-2025-04-14:sandbox-org:sandbox:\w+)` is now answering, trained on 10 examples",
+                      transcript).group(1)
+    last = transcript.strip().splitlines()
+    assert last[-1] == "The loop is closed: the last reply came from the fine-tuned model."
+    after = next(line for line in last if line.startswith("after:"))
+    assert f"[{model}] Get ready to be blown away by this noise-cancelling headphone!" in after
+    assert not (tmp_path / "data").exists()  # the demo keeps nothing behind
+    assert "Traceback" not in done.stderr
