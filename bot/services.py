@@ -51,7 +51,8 @@ def build_services(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    openai_client = OpenAI(api_key=settings.openai_api_key or "", base_url=settings.openai_base_url)
+    # `status` and `export` run without credentials and never call OpenAI; the SDK insists on some key.
+    openai_client = OpenAI(api_key=settings.openai_api_key or "OPENAI_API_KEY-not-set", base_url=settings.openai_base_url)
     slack = WebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,

@@ -91,6 +91,9 @@ class LocalStack:
 
     def stop_bot(self) -> None:
         if self._socket_handler is not None:
+            # Like a process exit: no reconnect attempt, and the stand-in drops the socket at once.
+            self._socket_handler.client.auto_reconnect_enabled = False
+            self.slack.socket.close_connections()
             self._socket_handler.close()
             self._socket_handler = None
         if self.server is not None:

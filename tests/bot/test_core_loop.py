@@ -148,3 +148,11 @@ def test_the_same_event_delivered_again_makes_one_reply_and_one_example(stack):
     bot_replies = [m for m in stack.slack.thread("C0GENERAL", question["ts"]) if m.get("bot_id")]
     assert len(bot_replies) == 1
     assert len(stack.openai.requests_to("POST", "/v1/chat/completions")) == 1
+
+
+def test_the_bots_own_reactions_are_ignored(stack):
+    reply = stack.ask("Review this product: a garden hose")
+    stack.services.slack.reactions_add(channel="C0GENERAL", timestamp=reply["ts"], name="+1")
+    stack.slack.wait_for(lambda: [e for e in stack.slack.events if e["event"]["type"] == "reaction_added"])
+    stack.approve(reply, user="U0BOB", emoji="tada")  # a later, unrelated event: the bot's one was handled before it
+    assert approved_count(stack) == 0
