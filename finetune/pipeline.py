@@ -169,12 +169,13 @@ class Pipeline:
             job = in_flight[-1]
             return TickResult("in_flight", f"Job {job.id} is still {job.provider_status or job.state}.", job.id)
         counts = queries.example_counts(session)
-        needed = self.config.min_examples if trigger == "schedule" else 1
-        if counts.untrained < needed:
+        if trigger == "schedule" and counts.untrained < self.config.min_examples:
             return TickResult(
                 "not_enough",
                 f"{counts.untrained} new approved example(s); {self.config.min_examples} needed to train.",
             )
+        if counts.untrained == 0:  # a manual run needs only something new
+            return TickResult("not_enough", "No new approved examples since the last successful job: nothing to train on.")
         latest = queries.latest_job(session)
         if trigger == "schedule" and (reason := self._paused_reason(latest)):
             return TickResult("paused", reason, latest.id if latest else None)

@@ -27,27 +27,25 @@ def register(app: App, services: Services) -> None:
             return None
         return item.get("channel"), item.get("ts")
 
-    @app.event("reaction_added")
-    def on_reaction_added(event: dict, context) -> None:
+    def record(event: dict, context, *, added: bool) -> None:
         where = target(event, context)
         if where is None:
             return
+        user, reaction = event["user"], base_name(event["reaction"])
         with services.db.session() as session:
             reply = queries.find_reply(session, *where)
             if reply is None:
                 return
-            if queries.add_approval(session, reply, event["user"], base_name(event["reaction"]), services.clock.now()):
-                log.info("reply %s approved by %s with :%s:", reply.id, event["user"], event["reaction"])
+            if added and queries.add_approval(session, reply, user, reaction, services.clock.now()):
+                log.info("reply %s approved by %s with :%s:", reply.id, user, reaction)
+            elif not added and queries.remove_approval(session, reply, user, reaction):
+                left = queries.approval_count(session, reply)
+                log.info("reply %s lost an approval from %s; %s left", reply.id, user, left)
+
+    @app.event("reaction_added")
+    def on_reaction_added(event: dict, context) -> None:
+        record(event, context, added=True)
 
     @app.event("reaction_removed")
     def on_reaction_removed(event: dict, context) -> None:
-        where = target(event, context)
-        if where is None:
-            return
-        with services.db.session() as session:
-            reply = queries.find_reply(session, *where)
-            if reply is None:
-                return
-            if queries.remove_approval(session, reply, event["user"], base_name(event["reaction"])):
-                left = queries.approval_count(session, reply)
-                log.info("reply %s lost an approval from %s; %s left", reply.id, event["user"], left)
+        record(event, context, added=False)

@@ -425,6 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._guarded(self._get)
 
     def do_HEAD(self) -> None:
+        if urlsplit(self.path).path == "/api/stream":
+            self._reply(200, b"", "text/event-stream")
+            return
         self._guarded(self._get)
 
     def do_POST(self) -> None:

@@ -41,7 +41,7 @@ def test_status_tracks_examples_and_the_last_job(stack):
 
 
 def test_run_starts_a_job_now_and_cancel_stops_it(stack):
-    assert "0 new approved example(s)" in _respond(stack, "run")
+    assert "No new approved examples" in _respond(stack, "run")
     for product in PRODUCTS:
         stack.approve(stack.ask(f"Review this product: {product}"))
     wait_for_approved(stack, 10)
