@@ -298,11 +298,13 @@
   function renderUsers() {
     const select = $("user-switch");
     const people = state.data.people;
-    const sig = people.map((p) => p.id + p.name).join("|") + "=" + state.user;
-    if (select.__sig === sig) return;
-    select.__sig = sig;
-    select.innerHTML = people.map((p) =>
-      `<option value="${esc(p.id)}"${p.id === state.user ? " selected" : ""}>${esc(p.real_name)} (@${esc(p.name)})</option>`).join("");
+    const sig = people.map((p) => p.id + p.name).join("|");
+    if (select.__sig !== sig) {
+      select.__sig = sig;
+      select.innerHTML = people.map((p) =>
+        `<option value="${esc(p.id)}">${esc(p.real_name)} (@${esc(p.name)})</option>`).join("");
+    }
+    select.value = state.user;
   }
 
   function renderSidebar() {
@@ -406,9 +408,17 @@
         try {
           data = await api(`/api/state?${params}`);
         } catch (error) {
+          // a channel or person the server does not know (left from another sandbox): fall back step by step
           const stale = error.status === 400 || error.status === 403;
-          if (stale && (state.user || state.channel !== "C0GENERAL")) {  // a choice left from another sandbox: start over
-            state.user = null; state.channel = "C0GENERAL"; state.thread = null;
+          if (stale && (state.channel !== "C0GENERAL" || state.thread)) {
+            state.channel = "C0GENERAL";
+            state.thread = null;
+            closeThread(false);
+            again = true;
+            continue;
+          }
+          if (stale && state.user) {
+            state.user = null;
             again = true;
             continue;
           }
@@ -525,6 +535,14 @@
   function switchUser(id) {
     state.user = id;
     store("playground.user", id);
+    const channel = state.data && currentChannel();
+    if (channel && channel.is_im) {  // a DM with the bot is one person's: the other lands in #general
+      state.channel = "C0GENERAL";
+      store("playground.channel", state.channel);
+      closeThread(false);
+      $("messages").innerHTML = "";
+    }
+    state.stickMain = true;
     refresh();
   }
 

@@ -277,6 +277,7 @@ def _browser_or_skip() -> tuple[str, Any]:
 @pytest.mark.timeout(150)
 def test_the_whole_loop_in_a_real_browser(tmp_path: Path) -> None:
     executable, sync_api = _browser_or_skip()
+    sync_api.expect.set_options(timeout=WAIT_MS)  # auto-waiting assertions, generous for a busy CI machine
     stack, playground = start_sandbox(tmp_path / "sandbox.db")
     try:
         with sync_api.sync_playwright() as p:
@@ -394,4 +395,18 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
         shutil.copyfile(shot, "/tmp/playground.png")  # for a person to look at
     except OSError:
         pass
+
+    # in the DM no mention is needed; the DM is alice's own, so bob switching lands in #general
+    page.locator('[data-testid=channel-link][data-channel="D0ALICE"]').click()
+    expect(page.get_by_test_id("channel-title")).to_contain_text("finetune-bot")
+    expect(pane).to_be_hidden()
+    composer.fill("Review this product: a desk fan")
+    composer.press("Enter")
+    expect(page.locator(f'#messages [data-testid=thread-summary][data-model="{fine_tuned}"]')).to_have_count(1)
+    page.get_by_test_id("user-switch").select_option("U0BOB")
+    expect(page.get_by_test_id("channel-title")).to_have_text("# general")
+    expect(page.get_by_test_id("user-switch")).to_have_value("U0BOB")
+    expect(page.locator('[data-testid=channel-link][data-channel="D0ALICE"]')).to_have_count(0)
+    expect(ephemerals).to_have_count(0)  # alice's slash-command answers were only visible to her
+    expect(questions).to_have_count(len(PRODUCTS) + 1)
 
