@@ -1,7 +1,7 @@
 """Every text the bot shows in Slack, in one place, from plain data (no Slack calls here)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from finetune.pipeline import JobView, PipelineStatus
@@ -52,7 +52,16 @@ def job_line(job: JobView) -> str:
     return text
 
 
-def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str) -> str:
+def deadline_line(until: date, today: date) -> str:
+    if today > until:
+        return (f"• :warning: The provider stopped taking new fine-tuning jobs after {until.isoformat()}; "
+                "the current model keeps answering.")
+    days = (until - today).days
+    return (f"• :calendar: The provider takes new fine-tuning jobs until {until.isoformat()} ({days} days left); "
+            "fine-tuned models keep answering after that.")
+
+
+def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str, today: date | None = None) -> str:
     active = status.active
     since = f"since {when(active.since)}" if active.since else "(the base model; no fine-tune yet)"
     counts = status.counts
@@ -66,6 +75,8 @@ def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str
     ]
     if status.paused_reason:
         lines.append(f"• :double_vertical_bar: {status.paused_reason}")
+    if status.accepts_jobs_until and today:
+        lines.append(deadline_line(status.accepts_jobs_until, today))
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """FineTuningProvider over the openai SDK: OpenAI itself, or any OpenAI-compatible endpoint (base_url)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import openai
@@ -10,6 +10,10 @@ from openai import OpenAI
 from finetune.provider import ProviderError, ProviderJob, ProviderRefused, ProviderUnavailable
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429})
+# OpenAI's self-serve fine-tuning is closing: no new jobs after this day (organisations that never
+# fine-tuned are refused already). Other OpenAI-compatible endpoints keep their own rules.
+OPENAI_LAST_JOB_DAY = date(2027, 1, 6)
+OPENAI_HOST = "api.openai.com"
 
 
 def provider_error(exc: openai.APIError) -> ProviderError:
@@ -53,6 +57,7 @@ class OpenAIFineTuning:
 
     def __init__(self, client: OpenAI) -> None:
         self._client = client
+        self.accepts_jobs_until = OPENAI_LAST_JOB_DAY if client.base_url.host == OPENAI_HOST else None
         # The SDK retries POSTs without an idempotency key; job creation must happen at most once per call.
         self._once = client.with_options(max_retries=0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -93,6 +93,7 @@ class PipelineStatus:
     min_examples: int
     last_job: JobView | None
     paused_reason: str | None
+    accepts_jobs_until: date | None = None
 
 
 class Pipeline:
@@ -155,6 +156,7 @@ class Pipeline:
                 min_examples=self.config.min_examples,
                 last_job=JobView.of(latest) if latest else None,
                 paused_reason=self._paused_reason(latest),
+                accepts_jobs_until=getattr(self.provider, "accepts_jobs_until", None),
             )
 
     def active_model(self) -> str:

@@ -6,7 +6,7 @@ OpenAI-compatible provider can stand behind this interface.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -44,6 +44,7 @@ class ProviderJob:
 
 class FineTuningProvider(Protocol):
     name: str
+    accepts_jobs_until: date | None  # the last day the provider takes new jobs, when it has said so
 
     def upload_training_file(self, filename: str, content: bytes) -> str:
         """Uploads JSONL training data; returns the provider's file id."""

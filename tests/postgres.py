@@ -61,17 +61,25 @@ def start_postgres(base: Path) -> PostgresServer:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
         os.chmod(base, 0o700)
-    port = _free_port()
     env = {**os.environ, "LC_ALL": "C"}
-    steps = [
-        [*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
-        [*as_user, pg_ctl, "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start", "-o",
-         f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-         "-c full_page_writes=off -c max_connections=200"],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0:
-            log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
-            raise PostgresUnavailable(f"{Path(step[len(as_user)]).name} failed: {done.stderr.strip()} {log[-800:]}")
-    return PostgresServer(data, port, pg_ctl, as_user)
+    _run([*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], env, base)
+    for attempt in range(3):  # another process may take the free port between the probe and the start
+        port = _free_port()
+        try:
+            _run([*as_user, pg_ctl, "-D", str(data), "-l", str(base / "server.log"), "-w", "-t", "60", "start", "-o",
+                  f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                  "-c full_page_writes=off -c max_connections=200"], env, base)
+        except PostgresUnavailable:
+            if attempt == 2:
+                raise
+            continue
+        return PostgresServer(data, port, pg_ctl, as_user)
+    raise PostgresUnavailable("unreachable")
+
+
+def _run(step: list[str], env: dict[str, str], base: Path) -> None:
+    done = subprocess.run(step, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
+        name = next(Path(part).name for part in step if part.endswith(("initdb", "pg_ctl")))
+        raise PostgresUnavailable(f"{name} failed: {done.stderr.strip()} {log[-800:]}")

@@ -37,5 +37,8 @@ def register(app: App, services: Services) -> None:
 
 def status_text(services: Services) -> str:
     return formatting.status_text(
-        services.pipeline.status(), services.scheduler.next_tick_at(), services.settings.schedule
+        services.pipeline.status(),
+        services.scheduler.next_tick_at(),
+        services.settings.schedule,
+        today=services.clock.now().date(),
     )

@@ -139,3 +139,18 @@ def test_the_state_machine_refuses_illegal_moves():
         check_transition("succeeded", JobState.FAILED)
     with pytest.raises(IllegalTransition):
         check_transition("preparing", JobState.SUCCEEDED)
+
+
+def test_openai_itself_announces_its_last_day_for_new_jobs_and_other_endpoints_do_not(stub):
+    from datetime import date
+
+    from bot.formatting import deadline_line
+
+    official = OpenAI(api_key="sk-test-key")
+    compatible = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
+    assert OpenAIFineTuning(official).accepts_jobs_until == date(2027, 1, 6)
+    assert OpenAIFineTuning(compatible).accepts_jobs_until is None
+    assert "until 2027-01-06 (42 days left)" in deadline_line(date(2027, 1, 6), date(2026, 11, 25))
+    assert "stopped taking new fine-tuning jobs" in deadline_line(date(2027, 1, 6), date(2027, 1, 7))
+    official.close()
+    compatible.close()
