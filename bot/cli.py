@@ -19,7 +19,8 @@ SANDBOX_BANNER = """
 
   Ask the bot (@finetune-bot Review this product: ...), react with a thumbs-up on replies you like,
   then type /finetune run (or wait for the tick, every minute here) and watch the model swap.
-  Data is kept in data/sandbox.db; `finetune-bot sandbox --reset` starts clean. Ctrl-C stops.
+  Data is kept in data/sandbox.db and data/sandbox-standins.json; `finetune-bot sandbox --reset`
+  starts clean. Ctrl-C stops.
 """
 
 NO_CREDENTIALS = """\
@@ -75,18 +76,26 @@ def cmd_sandbox(env: Mapping[str, str], *, reset: bool, demo: bool) -> int:
         return run_demo(sys.stdout)
     import time
 
-    from sandbox.offline import sandbox_database_url, sandbox_stack
+    from sandbox.offline import SANDBOX_DB, sandbox_database_url, sandbox_stack, sandbox_state_path
+    from sandbox.persistence import StatePersister
     from sandbox.playground.server import Playground
 
     raw_port = env.get("SANDBOX_PORT") or "8000"
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise ConfigError([f"SANDBOX_PORT={raw_port!r} is not a port number"])
-    stack = sandbox_stack(sandbox_database_url(reset=reset))
-    stack.start()
+    stack = sandbox_stack(sandbox_database_url(SANDBOX_DB, reset=reset))
+    # The stand-ins come back as they were left before the bot starts, so its remembered model exists.
+    persister = StatePersister(sandbox_state_path(SANDBOX_DB), stack).start()
+    try:
+        stack.start()
+    except BaseException:
+        persister.stop()
+        raise
     try:
         playground = Playground(stack, port=int(raw_port)).start()
     except OSError as exc:
         stack.stop()
+        persister.stop()
         raise ConfigError([f"SANDBOX_PORT {raw_port} is not free ({exc.strerror}); set SANDBOX_PORT to another port"]) from exc
     print(SANDBOX_BANNER.format(url=playground.url), flush=True)
     try:
@@ -97,6 +106,7 @@ def cmd_sandbox(env: Mapping[str, str], *, reset: bool, demo: bool) -> int:
     finally:
         playground.stop()
         stack.stop()
+        persister.stop()  # after the bot: its last replies and reactions are in the file
     return 0
 
 
@@ -155,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("path", help="file to write, or - for standard output")
     sub.add_parser("migrate", help="create or upgrade the database schema")
     sandbox = sub.add_parser("sandbox", help="try the whole loop offline, in a web playground")
-    sandbox.add_argument("--reset", action="store_true", help="start with an empty sandbox database")
+    sandbox.add_argument("--reset", action="store_true", help="start clean: forget the sandbox database and the stand-ins' saved state")
     sandbox.add_argument("--demo", action="store_true", help="play the loop by script and print the transcript")
     return root
 

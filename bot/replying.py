@@ -140,8 +140,10 @@ class Responder:
         except (openai.APIError, ValueError) as exc:
             reason = _reason(exc)
             log.warning("reply %s in %s failed: %s", reply_id, question.channel, reason)
-            self._failed(reply_id, reason)
-            client.chat_update(channel=question.channel, ts=ts, text=formatting.apology(reason))
+            try:
+                client.chat_update(channel=question.channel, ts=ts, text=formatting.apology(reason))
+            finally:
+                self._failed(reply_id, reason)  # after the apology is visible, so readers never see it half-done
             return
         try:
             client.chat_update(

@@ -8,6 +8,8 @@ from sandbox.openai_stub import JobDurations
 from sandbox.stack import LocalStack
 
 SANDBOX_DB = Path("data") / "sandbox.db"
+# The stand-ins' state (OpenAI files and jobs, the Slack workspace), kept beside the database it matches.
+SANDBOX_STATE = Path("data") / "sandbox-standins.json"
 
 # Fast enough to see the whole loop in under two minutes: a tick every minute, short job phases.
 SANDBOX_SETTINGS = {
@@ -18,11 +20,23 @@ SANDBOX_SETTINGS = {
 SANDBOX_DURATIONS = JobDurations(validating_files=2, queued=2, running=4)
 
 
+def sandbox_state_path(database: Path = SANDBOX_DB) -> Path:
+    """Where the stand-ins' state for this database lives: data/sandbox.db -> data/sandbox-standins.json."""
+    return database.with_name(database.stem + "-standins.json")
+
+
 def sandbox_database_url(path: Path = SANDBOX_DB, *, reset: bool = False) -> str:
-    """The sandbox's own SQLite file, never the production database."""
+    """The sandbox's own SQLite file, never the production database.
+
+    reset also deletes the stand-ins' state: a clean database with a remembered fine-tuned model (or
+    the other way round) would be a sandbox nobody left.
+    """
     if reset:
-        for leftover in path.parent.glob(path.name + "*"):  # the file and its -wal/-shm companions
-            leftover.unlink()
+        state = sandbox_state_path(path)
+        leftovers = [*path.parent.glob(path.name + "*"),  # the file and its -wal/-shm companions
+                     *state.parent.glob(state.name + "*")]  # and its .tmp/.corrupt companions
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 

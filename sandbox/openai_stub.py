@@ -8,6 +8,7 @@ permission errors and lost responses.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -160,6 +161,7 @@ class OpenAIStub:
         self._refusal: str | None = None
         self._next_job_error: dict[str, Any] | None = None
         self._request_count = 0
+        self._revision = 0
         self._server: StubServer | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[RecordedRequest] = []
@@ -232,6 +234,55 @@ class OpenAIStub:
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             return self._jobs[job_id].to_dict(self._tick())
+
+    # ----- saved state -----------------------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        """Goes up whenever state worth saving changes, so a saver can skip writes when nothing did."""
+        with self._lock:
+            return self._revision
+
+    def snapshot(self) -> dict[str, Any]:
+        """Files, jobs, id generators and the high-water clock as plain JSON, for a sandbox restart.
+
+        Recorded requests and injected failures are test observation and control, so they are left out.
+        """
+        with self._lock:
+            return {
+                "organization": self._organization,
+                "files": [{"file": dict(obj), "content": base64.b64encode(self._contents[file_id]).decode("ascii")}
+                          for file_id, obj in self._files.items()],
+                "jobs": [job.to_state() for job in self._jobs.values()],
+                "ids": _rng_state(self._ids),
+                "chat_ids": _rng_state(self._chat_ids),
+                "request_count": self._request_count,
+                "high_water": self._high_water if self._high_water != float("-inf") else None,
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replaces files, jobs and id generators with a snapshot's; all or nothing.
+
+        Raises KeyError/TypeError/ValueError for a state that is not a snapshot, leaving the stub as it was.
+        Works before start() and while serving.
+        """
+        files: dict[str, dict[str, Any]] = {}
+        contents: dict[str, bytes] = {}
+        for entry in state["files"]:
+            obj = dict(entry["file"])
+            files[obj["id"]] = obj
+            contents[obj["id"]] = base64.b64decode(entry["content"].encode("ascii"), validate=True)
+        jobs = {job.id: job for job in (JobRecord.from_state(item) for item in state["jobs"])}
+        ids, chat_ids = random.Random(), random.Random()
+        ids.setstate(_rng_tuple(state["ids"]))
+        chat_ids.setstate(_rng_tuple(state["chat_ids"]))
+        request_count = int(state["request_count"])
+        high_water = float("-inf") if state["high_water"] is None else float(state["high_water"])
+        with self._lock:
+            self._files, self._contents, self._jobs = files, contents, jobs
+            self._ids, self._chat_ids = ids, chat_ids
+            self._request_count, self._high_water = request_count, high_water
+            self._revision += 1
 
     # ----- failures on demand ----------------------------------------------------------------------
 
@@ -368,6 +419,7 @@ class OpenAIStub:
         return json_response(self._files[file_id])
 
     def _store_file(self, file_id: str, filename: str, purpose: str, content: bytes, created: int) -> None:
+        self._revision += 1
         self._contents[file_id] = content
         self._files[file_id] = {"id": file_id, "object": "file", "bytes": len(content), "created_at": created,
                                 "filename": filename, "purpose": purpose, "status": "processed",
@@ -410,6 +462,7 @@ class OpenAIStub:
                             check_suffix(body.get("suffix")), check_metadata(body.get("metadata")),
                             seed, parse_hyperparameters(body))
         self._jobs[job.id] = job
+        self._revision += 1
         return json_response(job.to_dict(self._tick()))
 
     def _fine_tune_file(self, body: dict[str, Any], param: str) -> str:
@@ -480,6 +533,7 @@ class OpenAIStub:
         if job.is_terminal(now):
             raise ApiError(400, f"Job {job.id} has already {status} and cannot be cancelled.", param="job_id")
         job.cancelled_at = now
+        self._revision += 1
         return json_response(job.to_dict(now))
 
     # ----- models ----------------------------------------------------------------------------------
@@ -528,6 +582,7 @@ class OpenAIStub:
         reply = finetuned_reply(messages, job.examples) if job else base_reply(messages)
         text, finish = _truncate(reply, options["max_tokens"])
         usage = _usage(messages, text)
+        self._revision += 1  # the chat id generator moved on
         ids = {"id": self._new_id("chatcmpl-", 29, self._chat_ids), "created": int(self._tick()), "model": model,
                "system_fingerprint": "fp_" + hashlib.sha256(model.encode()).hexdigest()[:10],
                "service_tier": "default"}
@@ -538,6 +593,20 @@ class OpenAIStub:
             "choices": [{"index": i, "finish_reason": finish, "logprobs": None,
                          "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []}}
                         for i in range(options["n"])]})
+
+
+# ----- saved state helpers (pure) ------------------------------------------------------------------
+
+
+def _rng_state(rng: random.Random) -> list[Any]:
+    """random.Random's state as JSON lists: restoring it continues the same id sequence, so ids stay unique."""
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_tuple(state: list[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = state
+    return int(version), tuple(int(x) for x in internal), gauss
 
 
 # ----- request helpers (pure) ----------------------------------------------------------------------

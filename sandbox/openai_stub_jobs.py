@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sandbox.openai_stub_errors import ApiError, invalid_type, invalid_value, string_too_long
@@ -328,6 +328,20 @@ class JobRecord:
         if status == "failed":
             return "error", str((self.validation_error or self.training_error or {}).get("message", "The job failed"))
         return "info", "Fine-tuning job cancelled"
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON for the sandbox's saved state: everything the job's answers are derived from."""
+        state = asdict(self)
+        state["examples"] = [[example.user, example.assistant] for example in self.examples]
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "JobRecord":
+        """The inverse of to_state; KeyError/TypeError/ValueError when the state is not one of ours."""
+        fields = dict(state)
+        fields["durations"] = JobDurations(**fields["durations"])
+        fields["examples"] = tuple(TrainingExample(str(user), str(assistant)) for user, assistant in fields["examples"])
+        return cls(**fields)
 
     def results_csv(self) -> bytes:
         """A plausible step_metrics.csv, the file OpenAI attaches to a succeeded job."""

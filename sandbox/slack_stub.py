@@ -117,6 +117,44 @@ class Workspace:
             except Exception:  # a broken UI must not break Slack
                 log.exception("workspace listener failed")
 
+    # ------------------------------------------------------------- saved state
+
+    def snapshot(self) -> dict:
+        """Users, channels, messages (threads, reactions and edits included), ephemerals and the ts counter."""
+        with self._lock:
+            return copy.deepcopy({
+                "users": list(self._users.values()),
+                "channels": list(self._channels.values()),
+                "messages": {cid: list(store.values()) for cid, store in self._messages.items()},
+                "ephemerals": self._ephemerals,
+                "last_micros": self._last_micros,
+            })
+
+    def restore(self, state: dict) -> None:
+        """Replace the workspace with a snapshot's; all or nothing (KeyError/TypeError/ValueError if malformed).
+
+        The ts counter never goes below a restored ts, so new messages sort after the old ones.
+        """
+        state = copy.deepcopy(state)
+        users = {user["id"]: user for user in state["users"]}
+        channels = {channel["id"]: channel for channel in state["channels"]}
+        messages: dict[str, dict[str, dict]] = {cid: {} for cid in channels}
+        last_micros = int(state["last_micros"])
+        for cid, items in state["messages"].items():
+            if cid not in channels:
+                raise ValueError(f"messages for unknown channel {cid}")
+            for message in sorted(items, key=lambda m: _ts_key(m["ts"])):
+                messages[cid][message["ts"]] = message
+                last_micros = max(last_micros, _ts_micros(message["ts"]))
+        ephemerals = list(state["ephemerals"])
+        for ephemeral in ephemerals:
+            last_micros = max(last_micros, _ts_micros(ephemeral["ts"]))
+        with self._lock:
+            self._users, self._channels, self._messages = users, channels, messages
+            self._ephemerals = ephemerals
+            self._last_micros = max(self._last_micros, last_micros)
+        self._emit({"type": "workspace_restored"})
+
     # ------------------------------------------------------------- time
 
     def next_ts(self) -> str:
@@ -440,6 +478,27 @@ class SlackStub:
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call `callback(record)` on every workspace change; returns the unsubscribe function."""
         return self.workspace.subscribe(callback)
+
+    # ------------------------------------------------------------- saved state
+
+    def snapshot(self) -> dict:
+        """The workspace plus the id counter and open response_urls, as plain JSON, for a sandbox restart.
+
+        The id counter matters: the bot remembers event_ids it has handled, so a restarted stub must not
+        hand out Ev00000001 again. Calls, deliveries and events are test observation and are left out.
+        """
+        with self._lock:
+            counter, commands = self._counter, copy.deepcopy(self._commands)
+        return {"workspace": self.workspace.snapshot(), "counter": counter, "commands": commands}
+
+    def restore(self, state: dict) -> None:
+        """Replace the workspace, counter and response_urls with a snapshot's; before start() or while serving."""
+        counter = int(state["counter"])
+        commands = {str(hook): dict(context) for hook, context in state["commands"].items()}
+        self.workspace.restore(state["workspace"])
+        with self._lock:
+            self._counter = max(self._counter, counter)
+            self._commands = commands
 
     # ------------------------------------------------------------- observation
 
@@ -1036,6 +1095,11 @@ def _ts_key(ts: Any) -> tuple[int, int]:
     """Compare "seconds.micros" exactly; floats blur microseconds at today's epoch."""
     seconds, _, fraction = str(ts).partition(".")
     return int(seconds or 0), int((fraction + "000000")[:6])
+
+
+def _ts_micros(ts: Any) -> int:
+    seconds, micros = _ts_key(ts)
+    return seconds * 1_000_000 + micros
 
 
 def _bool(value: Any) -> bool:
