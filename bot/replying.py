@@ -134,7 +134,7 @@ class Responder:
         with self.db.session() as session:
             session.get(Reply, reply_id).ts = ts
         try:
-            answer = self.chat.reply(model, messages, on_text=self._streamer(client, question.channel, ts))
+            answer, model = self._ask(model, messages, self._streamer(client, question.channel, ts))
             if not answer:
                 raise ValueError("the model returned an empty answer")
         except (openai.APIError, ValueError) as exc:
@@ -157,8 +157,19 @@ class Responder:
             raise
         with self.db.session() as session:
             row = session.get(Reply, reply_id)
-            row.reply_text, row.status, row.answered_at = answer, "answered", self.clock.now()
+            row.reply_text, row.status, row.answered_at, row.model = answer, "answered", self.clock.now(), model
         log.info("answered %s/%s with %s (reply %s)", question.channel, ts, model, reply_id)
+
+    def _ask(self, model: str, messages: list[dict], on_text) -> tuple[str, str]:
+        """A fine-tuned model the provider no longer serves falls back to the base model, not to apologies."""
+        try:
+            return self.chat.reply(model, messages, on_text=on_text), model
+        except openai.NotFoundError:
+            base = self.settings.base_model
+            if model == base:
+                raise
+            log.warning("reply model %s was not found; answering with the base model %s", model, base)
+            return self.chat.reply(base, messages, on_text=on_text), base
 
     def _failed(self, reply_id: int, reason: str) -> None:
         with self.db.session() as session:

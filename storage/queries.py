@@ -185,11 +185,8 @@ def latest_job(session: Session) -> FineTuneJob | None:
     return session.scalar(select(FineTuneJob).order_by(FineTuneJob.id.desc()).limit(1))
 
 
-def get_job(session: Session, job_id: int, *, lock: bool = False) -> FineTuneJob | None:
-    query = select(FineTuneJob).where(FineTuneJob.id == job_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalar(query)
+def get_job(session: Session, job_id: int) -> FineTuneJob | None:
+    return session.get(FineTuneJob, job_id)
 
 
 # --- the reply model ------------------------------------------------------------------------------

@@ -156,3 +156,23 @@ def test_the_bots_own_reactions_are_ignored(stack):
     stack.slack.wait_for(lambda: [e for e in stack.slack.events if e["event"]["type"] == "reaction_added"])
     stack.approve(reply, user="U0BOB", emoji="tada")  # a later, unrelated event: the bot's one was handled before it
     assert approved_count(stack) == 0
+
+
+def test_a_fine_tuned_model_the_provider_no_longer_serves_falls_back_to_the_base_model(stack):
+    for product in PRODUCTS:
+        stack.approve(stack.ask(f"Review this product: {product}"))
+    wait_for_approved(stack, 10)
+    stack.run_schedule(NIGHT)
+    stack.run_schedule(60)
+    ft_model = stack.services.pipeline.active_model()
+    assert ft_model.startswith("ft:")
+    stack.openai.fail_next("chat.completions", 404, code="model_not_found",
+                           message=f"The model `{ft_model}` does not exist or you do not have access to it.")
+    reply = stack.ask("Review this product: a rain jacket")
+    assert "rain jacket" in reply["text"] and "Sorry" not in reply["text"]
+    assert chat_models(stack)[-2:] == [ft_model, "gpt-4.1-mini-2025-04-14"]
+    assert "gpt-4.1-mini-2025-04-14" in json.dumps(reply["blocks"])
+    with stack.services.db.session() as session:
+        from storage import queries
+
+        assert queries.find_reply(session, "C0GENERAL", reply["ts"]).model == "gpt-4.1-mini-2025-04-14"
