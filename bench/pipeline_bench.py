@@ -12,6 +12,7 @@ from pathlib import Path
 
 from finetune.clock import ManualClock
 from finetune.dataset import build_dataset
+from sandbox.offline import sandbox_stack
 from sandbox.stack import LocalStack
 from storage import queries
 from storage.db import Database
@@ -67,10 +68,26 @@ def dataset_costs(tmp: Path) -> None:
     db.dispose()
 
 
+def sandbox_loop(tmp: Path) -> None:
+    """The offline sandbox's whole loop on the wall clock, as a person in the playground would run it."""
+    started = time.perf_counter()
+    with sandbox_stack(f"sqlite:///{tmp / 'sandbox.db'}") as stack:
+        for n in range(10):
+            stack.approve(stack.ask(f"Review this product: sandbox gadget {n}"))
+        stack.slack.wait_for(lambda: stack.services.pipeline.status().counts.approved == 10, timeout=30)
+        stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "run")
+        stack.slack.wait_for(lambda: stack.services.pipeline.active_model().startswith("ft:"), timeout=110)
+        reply = stack.ask("Review this product: one more gadget")
+    assert "ft:" in str(reply["blocks"])
+    print(f"offline sandbox loop on the wall clock (ask 10, approve 10, /finetune run, swap, ask again): "
+          f"{time.perf_counter() - started:.1f} s")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="finetune-bot-bench-") as tmp:
         reply_latency(Path(tmp))
         dataset_costs(Path(tmp))
+        sandbox_loop(Path(tmp))
 
 
 if __name__ == "__main__":
