@@ -8,6 +8,7 @@ import openai
 from openai import OpenAI
 
 from finetune.provider import ProviderError, ProviderJob, ProviderRefused, ProviderUnavailable
+from finetune.redaction import redact
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429})
 # OpenAI's self-serve fine-tuning is closing: no new jobs after this day (organisations that never
@@ -16,11 +17,11 @@ OPENAI_LAST_JOB_DAY = date(2027, 1, 6)
 OPENAI_HOST = "api.openai.com"
 
 
-def provider_error(exc: openai.APIError) -> ProviderError:
-    """Sorts an SDK error into 'try again later' or 'no', keeping the provider's own words."""
+def provider_error(exc: openai.APIError, api_key: str = "") -> ProviderError:
+    """Sorts an SDK error into 'try again later' or 'no', keeping the provider's own words (minus any key)."""
     if isinstance(exc, openai.APIStatusError):
         body = exc.body if isinstance(exc.body, dict) else {}
-        message = str(body.get("message") or exc.message)
+        message = redact(str(body.get("message") or exc.message), [api_key])
         code = body.get("code") if isinstance(body.get("code"), str) else None
         status = exc.status_code
         kind = ProviderUnavailable if status in TRANSIENT_STATUSES or status >= 500 else ProviderRefused
@@ -65,7 +66,7 @@ class OpenAIFineTuning:
         try:
             uploaded = self._client.files.create(file=(filename, content, "application/jsonl"), purpose="fine-tune")
         except openai.APIError as exc:
-            raise provider_error(exc) from exc
+            raise provider_error(exc, self._client.api_key) from exc
         return uploaded.id
 
     def create_job(
@@ -77,13 +78,13 @@ class OpenAIFineTuning:
         try:
             return to_provider_job(self._once.fine_tuning.jobs.create(**kwargs))
         except openai.APIError as exc:
-            raise provider_error(exc) from exc
+            raise provider_error(exc, self._client.api_key) from exc
 
     def find_job(self, metadata: dict[str, str]) -> ProviderJob | None:
         try:
             page = self._client.fine_tuning.jobs.list(metadata=metadata, limit=20)
         except openai.APIError as exc:
-            raise provider_error(exc) from exc
+            raise provider_error(exc, self._client.api_key) from exc
         for job in page.data:
             found = dict(job.metadata or {})
             if all(found.get(key) == value for key, value in metadata.items()):
@@ -94,10 +95,10 @@ class OpenAIFineTuning:
         try:
             return to_provider_job(self._client.fine_tuning.jobs.retrieve(job_id))
         except openai.APIError as exc:
-            raise provider_error(exc) from exc
+            raise provider_error(exc, self._client.api_key) from exc
 
     def cancel_job(self, job_id: str) -> ProviderJob:
         try:
             return to_provider_job(self._client.fine_tuning.jobs.cancel(job_id))
         except openai.APIError as exc:
-            raise provider_error(exc) from exc
+            raise provider_error(exc, self._client.api_key) from exc

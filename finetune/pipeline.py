@@ -1,7 +1,8 @@
 """The job pipeline: decides when to train, walks each job through finetune.states, and records outcomes.
 
 Every step reads the job from the database and writes its new state back before the next provider call,
-so a restart (or a second app instance on the same database) resumes exactly where the last one stopped.
+so a restart resumes where the last process stopped. Run one bot process per database: the lock that
+keeps two ticks from starting two jobs lives in the process.
 Announcements go to the notifications outbox; posting them is the Slack side's business.
 """
 from __future__ import annotations
@@ -134,12 +135,16 @@ class Pipeline:
                 jobs = queries.jobs_in_states(session, IN_FLIGHT)
                 if not jobs:
                     return TickResult("idle", "No fine-tuning job is in flight.")
-                job = jobs[-1]
-                job_id, provider_job_id = job.id, job.provider_job_id
-                if provider_job_id is None:
+                job_id, provider_job_id = jobs[-1].id, jobs[-1].provider_job_id
+            if provider_job_id is None and (twin := self._remote_twin(job_id)) is not None:
+                self._adopt(job_id, twin)  # created after all: cancel it at the provider, not only here
+                provider_job_id = twin.id
+            if provider_job_id is None:
+                with self.db.session() as session:
+                    job = queries.get_job(session, job_id)
                     self._transition(session, job, JobState.CANCELLED, finished_at=self.clock.now())
                     self._announce(session, job, "job_cancelled")
-                    return TickResult("cancelled", f"Job {job_id} cancelled before it reached the provider.", job_id)
+                return TickResult("cancelled", f"Job {job_id} cancelled before it reached the provider.", job_id)
             try:
                 remote = self.provider.cancel_job(provider_job_id)
             except ProviderError as exc:
@@ -170,18 +175,20 @@ class Pipeline:
         if in_flight:
             job = in_flight[-1]
             return TickResult("in_flight", f"Job {job.id} is still {job.provider_status or job.state}.", job.id)
-        counts = queries.example_counts(session)
-        if trigger == "schedule" and counts.untrained < self.config.min_examples:
+        built = build_dataset(queries.approved_replies(session))
+        new = len(set(built.reply_ids) - queries.trained_reply_ids(session))  # valid ones only
+        skipped = f" ({len(built.skipped)} approved example(s) skipped as invalid)" if built.skipped else ""
+        if trigger == "schedule" and new < self.config.min_examples:
             return TickResult(
-                "not_enough",
-                f"{counts.untrained} new approved example(s); {self.config.min_examples} needed to train.",
+                "not_enough", f"{new} new approved example(s); {self.config.min_examples} needed to train.{skipped}"
             )
-        if counts.untrained == 0:  # a manual run needs only something new
-            return TickResult("not_enough", "No new approved examples since the last successful job: nothing to train on.")
+        if new == 0:  # a manual run needs only something new
+            return TickResult(
+                "not_enough", f"No new approved examples since the last successful job: nothing to train on.{skipped}"
+            )
         latest = queries.latest_job(session)
         if trigger == "schedule" and (reason := self._paused_reason(latest)):
             return TickResult("paused", reason, latest.id if latest else None)
-        built = build_dataset(queries.approved_replies(session))
         if len(built) < MIN_EXAMPLES:
             return TickResult(
                 "not_enough",
@@ -268,16 +275,20 @@ class Pipeline:
         with self.db.session() as session:
             job = queries.get_job(session, job_id)
             metadata = self._metadata(job)
-            retrying = job.attempts > 0
             model, file_id, suffix = job.base_model, job.file_id, job.suffix
         try:
-            # An earlier attempt may have created the job and lost the answer: look before creating again.
-            remote = self.provider.find_job(metadata) if retrying else None
+            # An earlier attempt may have created the job and then lost the answer, or lost our record of
+            # it (a crash, a failed commit): always look before creating.
+            remote = self.provider.find_job(metadata)
             if remote is None:
                 remote = self.provider.create_job(model=model, training_file=file_id, suffix=suffix, metadata=metadata)
         except ProviderError as exc:
             self._provider_failed(job_id, exc, "job creation")
             return False
+        self._adopt(job_id, remote)
+        return True
+
+    def _adopt(self, job_id: int, remote: ProviderJob) -> None:
         with self.db.session() as session:
             job = queries.get_job(session, job_id)
             self._transition(
@@ -293,7 +304,18 @@ class Pipeline:
             )
             self._announce(session, job, "job_submitted")
         log.info("job %s submitted as %s", job_id, remote.id)
-        return True
+
+    def _remote_twin(self, job_id: int) -> ProviderJob | None:
+        """The provider's job for this one, if a creation went through unseen; None when unknown or unreachable."""
+        with self.db.session() as session:
+            job = queries.get_job(session, job_id)
+            if job.state != JobState.UPLOADED:
+                return None
+            metadata = self._metadata(job)
+        try:
+            return self.provider.find_job(metadata)
+        except ProviderError:
+            return None
 
     def _refresh(self, job_id: int) -> bool:
         with self.db.session() as session:
@@ -301,9 +323,12 @@ class Pipeline:
         try:
             remote = self.provider.get_job(provider_job_id)
         except ProviderRefused as exc:
+            if exc.status != 404:  # a rotated key or a permission change: the job itself may be fine
+                log.warning("job %s: reading %s was refused (%s): %s", job_id, provider_job_id, exc.status, exc.message)
+                return False
             with self.db.session() as session:
                 job = queries.get_job(session, job_id)
-                message = f"the provider no longer answers for {provider_job_id}: {exc.message}"
+                message = f"the provider no longer knows job {provider_job_id}: {exc.message}"
                 self._transition(session, job, JobState.FAILED, error_message=message, error_code=exc.code, finished_at=self.clock.now())
                 self._announce(session, job, "job_failed")
             return False
@@ -348,6 +373,11 @@ class Pipeline:
 
     def _provider_failed(self, job_id: int, exc: ProviderError, doing: str) -> None:
         """A refusal ends the job at once; a passing error is retried by the poller, a few times at most."""
+        with self.db.session() as session:
+            giving_up = queries.get_job(session, job_id).attempts + 1 >= self.config.max_attempts
+        if giving_up and (twin := self._remote_twin(job_id)) is not None:
+            self._adopt(job_id, twin)
+            return
         with self.db.session() as session:
             job = queries.get_job(session, job_id)
             job.attempts += 1

@@ -111,6 +111,10 @@ def trained_filter():
     )
 
 
+def trained_reply_ids(session: Session) -> set[int]:
+    return set(session.scalars(select(Reply.id).where(trained_filter())).all())
+
+
 @dataclass(frozen=True)
 class ExampleCounts:
     approved: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError, load_settings, read_environment
-from bot.logs import redact
+from finetune.redaction import redact
 
 GOOD = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_APP_TOKEN": "xapp-1-A-xyz", "OPENAI_API_KEY": "sk-test-123456"}
 

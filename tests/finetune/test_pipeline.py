@@ -154,3 +154,62 @@ def test_openai_itself_announces_its_last_day_for_new_jobs_and_other_endpoints_d
     assert "stopped taking new fine-tuning jobs" in deadline_line(date(2027, 1, 6), date(2027, 1, 7))
     official.close()
     compatible.close()
+
+
+def test_a_job_created_but_never_recorded_is_found_not_created_again(pipeline, db, clock, stub):
+    approve(db, clock, 10)
+    assert pipeline.tick().outcome == "submitted"
+    with db.session() as session:  # as if the process died before the 'submitted' commit
+        job = queries.latest_job(session)
+        job.state, job.provider_job_id, job.provider_status, job.attempts = "uploaded", None, None, 0
+    [view] = pipeline.poll()
+    assert view.state == "submitted" and view.provider_job_id == stub.jobs()[0]["id"]
+    assert len(stub.jobs()) == 1 and len(stub.requests_to("POST", "/v1/fine_tuning/jobs")) == 1
+
+
+def test_cancelling_after_a_lost_create_cancels_the_job_at_the_provider(pipeline, db, clock, stub):
+    stub.fail_next("jobs.create", 500, apply_first=True)
+    approve(db, clock, 10)
+    assert pipeline.tick().outcome == "retrying"
+    assert pipeline.cancel().outcome == "cancelled"
+    assert [job["status"] for job in stub.jobs()] == ["cancelled"]
+    assert states(db) == ["cancelled"]
+
+
+def test_invalid_approved_examples_never_count_as_new_material(db, clock, stub):
+    client = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
+    eager = Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE, min_examples=1))
+    approve(db, clock, 10)
+    eager.tick()
+    clock.advance(60)
+    eager.poll()
+    with db.session() as session:  # an approved reply whose answer is empty cannot be trained on
+        reply = queries.start_reply(session, channel="C1", source_ts="9.1", thread_ts="9.1", user_id="U1", team_id=None,
+                                    model=BASE, messages=[{"role": "user", "content": "q"}], now=clock.now())
+        reply.ts, reply.reply_text, reply.status = "9.2", "", "answered"
+        session.flush()
+        queries.add_approval(session, reply, "U2", "+1", clock.now())
+    for _ in range(3):
+        result = eager.tick()
+        assert result.outcome == "not_enough" and "1 approved example(s) skipped as invalid" in result.message
+    assert len(stub.jobs()) == 1
+    client.close()
+
+
+def test_a_refused_read_of_a_running_job_does_not_end_it(pipeline, db, clock, stub):
+    approve(db, clock, 10)
+    pipeline.tick()
+    stub.fail_next("jobs.retrieve", 401, message="Incorrect API key provided.")
+    clock.advance(60)
+    [view] = pipeline.poll()
+    assert view.state == "submitted"
+    [view] = pipeline.poll()
+    assert view.state == "succeeded"
+
+
+def test_provider_messages_are_stored_without_keys(pipeline, db, clock, stub):
+    stub.refuse_fine_tuning("Key sk-live-abcdefghijklmnop may not create fine-tuning jobs; key sk-test-key neither.")
+    approve(db, clock, 10)
+    pipeline.tick()
+    message = pipeline.status().last_job.error_message
+    assert "sk-live" not in message and "sk-test-key" not in message and message.count("[redacted]") == 2
