@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -18,9 +19,13 @@ log = logging.getLogger("bot.app")
 EVENTS_PATH = "/slack/events"
 
 
+LISTENER_THREADS = 32  # streamed replies hold a thread for seconds; slash commands must still ack within 3 s
+
+
 def create_app(services: Services) -> App:
     settings = services.settings
     app = App(
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bolt-listener"),
         client=services.slack,
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from finetune.scheduler import parse_cron
 
@@ -72,8 +73,12 @@ def read_environment(env: Mapping[str, str] | None = None, env_file: str | Path 
     return {k: v.strip() for k, v in merged.items()}
 
 
+SLACK_CREDENTIALS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET")
+
+
 def has_slack_credentials(env: Mapping[str, str]) -> bool:
-    return bool(env.get("SLACK_BOT_TOKEN"))
+    """Any Slack credential means 'run the real bot' (and report what else is missing); none means sandbox."""
+    return any(env.get(name) for name in SLACK_CREDENTIALS)
 
 
 class _Reader:
@@ -93,15 +98,20 @@ class _Reader:
             return default
         try:
             return parse(raw)
-        except (ValueError, TypeError) as exc:
-            detail = f" ({exc})" if str(exc) else ""
-            shown = name if name in SECRET_SETTINGS else f"{name}={raw!r}"
+        except (ValueError, TypeError, ArgumentError) as exc:
+            detail = f" ({exc})" if str(exc) and not isinstance(exc, ArgumentError) else ""
+            shown = name if name in SECRET_SETTINGS else f"{name}={_without_password(raw)!r}"
             self.problems.append(f"{shown} is not {expected}{detail}")
             return default
 
     def require(self, name: str, why: str) -> None:
         if not self.env.get(name):
             self.problems.append(f"{name} is not set: {why}")
+
+
+def _without_password(raw: str) -> str:
+    """URLs may carry a password (postgresql://user:pass@host/db): never echo it."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", raw)
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -131,9 +141,13 @@ def _prefixed(prefix: str) -> Callable[[str], str]:
 
 
 def _database_url(raw: str) -> str:
-    url = make_url(raw)
-    if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError("use sqlite:///path or postgresql://user:pass@host/db")
+    hint = "use sqlite:///path or postgresql://user:pass@host/db"
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ValueError(hint) from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(hint)
     return raw
 
 

@@ -34,11 +34,12 @@ class Notifier:
             return queries.last_approved_channel(session)
 
     def flush(self) -> int:
-        """Posts what is pending; a Slack error leaves the note pending for the next flush, a few times."""
+        """Posts what is pending. A failed post is retried by later flushes, a few times; a note given up on
+        keeps sent_at empty and its last_error, so it never looks delivered."""
         posted = 0
         with self._lock:
             with self.db.session() as session:
-                pending = [(n.id, n.kind, n.payload) for n in queries.pending_notifications(session)]
+                pending = [(n.id, n.kind, n.payload) for n in queries.pending_notifications(session, MAX_ATTEMPTS)]
             channel = self.channel() if pending else None
             for note_id, kind, payload in pending:
                 error = None
@@ -49,11 +50,13 @@ class Notifier:
                         self.client.chat_postMessage(channel=channel, text=notification_text(kind, payload))
                     except SlackApiError as exc:
                         error = str(exc.response.get("error"))
+                    except Exception as exc:  # network trouble: this note waits for the next flush, the rest go on
+                        error = type(exc).__name__
                 with self.db.session() as session:
                     note = session.get(Notification, note_id)
                     note.attempts += 1
                     note.last_error = error
-                    if error is None or note.attempts >= MAX_ATTEMPTS:
+                    if error is None:
                         note.sent_at = self.clock.now()
                 if error:
                     log.warning("notification %s (%s) not posted: %s", note_id, kind, error)

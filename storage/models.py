@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import UTCDateTime
@@ -54,7 +54,10 @@ class Reply(Base):
 
 
 class Approval(Base):
-    """One person's approving reaction on one reply."""
+    """One person's approving emoji on one reply, as of the latest reaction event applied.
+
+    A removal keeps the row with active=False, so an older 'added' event arriving late is ignored.
+    """
 
     __tablename__ = "approvals"
     __table_args__ = (UniqueConstraint("reply_id", "user_id", "reaction", name="uq_approvals"),)
@@ -63,6 +66,8 @@ class Approval(Base):
     reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(32))
     reaction: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    event_ts: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     reply: Mapped[Reply] = relationship(back_populates="approvals")

@@ -92,7 +92,7 @@ def model_answer_before(session: Session, channel: str, thread_ts: str, before_t
 
 
 def approved_filter():
-    return exists().where(Approval.reply_id == Reply.id)
+    return exists().where(Approval.reply_id == Reply.id, Approval.active.is_(True))
 
 
 def approved_replies(session: Session) -> Sequence[Reply]:
@@ -130,33 +130,57 @@ def example_counts(session: Session) -> ExampleCounts:
 
 def last_approved_channel(session: Session) -> str | None:
     return session.scalar(
-        select(Reply.channel).join(Approval, Approval.reply_id == Reply.id).order_by(Approval.id.desc()).limit(1)
+        select(Reply.channel)
+        .join(Approval, Approval.reply_id == Reply.id)
+        .where(Approval.active.is_(True))
+        .order_by(Approval.id.desc())
+        .limit(1)
     )
 
 
 # --- approvals ------------------------------------------------------------------------------------
 
 
-def add_approval(session: Session, reply: Reply, user_id: str, reaction: str, now: datetime) -> bool:
-    try:
-        with session.begin_nested():
-            session.add(Approval(reply_id=reply.id, user_id=user_id, reaction=reaction, created_at=now))
-    except IntegrityError:
+def add_approval(
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None
+) -> bool:
+    """True when this makes the person's emoji count (it did not before)."""
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True)
+
+
+def remove_approval(
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None
+) -> bool:
+    """True when the person's emoji counted and no longer does."""
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=False)
+
+
+def _apply_reaction(
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None, *, active: bool
+) -> bool:
+    """Applies a reaction event unless a later one for the same reply, person and emoji was applied already."""
+    where = (Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction)
+    row = session.scalar(select(Approval).where(*where).with_for_update())
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(Approval(reply_id=reply.id, user_id=user_id, reaction=reaction, active=active,
+                                     event_ts=event_ts or "0", created_at=now))
+            return active
+        except IntegrityError:  # the same emoji's other event got there first
+            row = session.scalar(select(Approval).where(*where).with_for_update())
+    if event_ts is not None and float(event_ts) <= float(row.event_ts):
         return False
-    return True
-
-
-def remove_approval(session: Session, reply: Reply, user_id: str, reaction: str) -> bool:
-    result = session.execute(
-        delete(Approval).where(
-            Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction
-        )
-    )
-    return bool(result.rowcount)
+    changed = row.active != active
+    row.active = active
+    row.event_ts = event_ts or row.event_ts
+    return changed
 
 
 def approval_count(session: Session, reply: Reply) -> int:
-    return session.scalar(select(func.count(Approval.id)).where(Approval.reply_id == reply.id)) or 0
+    return session.scalar(
+        select(func.count(Approval.id)).where(Approval.reply_id == reply.id, Approval.active.is_(True))
+    ) or 0
 
 
 # --- datasets and jobs ----------------------------------------------------------------------------
@@ -224,7 +248,11 @@ def enqueue_notification(session: Session, kind: str, payload: dict[str, Any], n
     return note
 
 
-def pending_notifications(session: Session, limit: int = 20) -> Sequence[Notification]:
+def pending_notifications(session: Session, max_attempts: int = 5, limit: int = 20) -> Sequence[Notification]:
+    """Unsent notes that have not used up their attempts."""
     return session.scalars(
-        select(Notification).where(Notification.sent_at.is_(None)).order_by(Notification.id).limit(limit)
+        select(Notification)
+        .where(Notification.sent_at.is_(None), Notification.attempts < max_attempts)
+        .order_by(Notification.id)
+        .limit(limit)
     ).all()

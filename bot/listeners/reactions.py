@@ -31,14 +31,15 @@ def register(app: App, services: Services) -> None:
         where = target(event, context)
         if where is None:
             return
-        user, reaction = event["user"], base_name(event["reaction"])
+        user, reaction, event_ts = event["user"], base_name(event["reaction"]), event.get("event_ts")
+        now = services.clock.now()
         with services.db.session() as session:
             reply = queries.find_reply(session, *where)
             if reply is None:
                 return
-            if added and queries.add_approval(session, reply, user, reaction, services.clock.now()):
+            if added and queries.add_approval(session, reply, user, reaction, now, event_ts):
                 log.info("reply %s approved by %s with :%s:", reply.id, user, reaction)
-            elif not added and queries.remove_approval(session, reply, user, reaction):
+            elif not added and queries.remove_approval(session, reply, user, reaction, now, event_ts):
                 left = queries.approval_count(session, reply)
                 log.info("reply %s lost an approval from %s; %s left", reply.id, user, left)
 

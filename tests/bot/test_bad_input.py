@@ -111,3 +111,33 @@ def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
     assert stack.services.pipeline.active_model().startswith("ft:")
     assert len(stack.openai.requests_to("POST", "/v1/files")) == 4  # 429 three times (the SDK retries twice), then the poller
     assert approved_count(stack) == 10
+
+
+def test_a_slack_failure_while_replying_leaves_no_pending_claim(stack):
+    stack.slack.fail_next("chat.update", "internal_error")
+    question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}> Review this product: a tent")
+
+    def status():
+        with stack.services.db.session() as session:
+            row = session.query(Reply).filter_by(source_ts=question["ts"]).one_or_none()
+            return row and row.status != "pending" and (row.status, row.error)
+
+    state, error = stack.slack.wait_for(status)
+    assert state == "failed" and "internal_error" in error
+
+
+def test_a_notification_slack_refuses_is_retried_then_given_up_without_looking_sent(stack):
+    _ten_approved(stack)
+    stack.slack.fail_next("chat.postMessage", "not_in_channel", count=5)
+    stack.run_schedule(NIGHT)  # job_submitted: attempt 1 fails
+    for _ in range(5):
+        stack.services.notifier.flush()
+    with stack.services.db.session() as session:
+        from storage.models import Notification
+
+        notes = {n.kind: n for n in session.query(Notification).all()}
+        assert notes["job_submitted"].sent_at is None and notes["job_submitted"].last_error == "not_in_channel"
+        assert notes["job_submitted"].attempts == 5
+    stack.run_schedule(60)
+    assert any("is now answering" in t for t in _bot_posts(stack))
+    assert not any("started on" in t for t in _bot_posts(stack))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from bot.config import DEFAULT_SYSTEM_PROMPT
+from storage import queries
 from tests.bot.conftest import PRODUCTS, approved_count, wait_for_approved
 
 NIGHT = 18 * 3600  # from 09:00 to the default nightly run at 03:00
@@ -145,9 +146,20 @@ def test_the_same_event_delivered_again_makes_one_reply_and_one_example(stack):
     assert approved_count(stack) == 1
     stack.slack.remove_reaction("U0BOB", "C0GENERAL", reply["ts"], "+1")
     wait_for_approved(stack, 0)
+    # Slack's late redelivery of the 'added' event, after the removal, must not bring the example back.
+    stack.slack.send_event(reaction["event"], event_id=reaction["event_id"], retry_num=2, retry_reason="http_timeout")
+    with stack.services.db.session() as session:
+        from storage.models import ProcessedEvent
+
+        assert session.get(ProcessedEvent, reaction["event_id"]) is not None
+    other = stack.ask("Review this product: a second yoga mat")  # a later event, handled after the redelivery
+    stack.approve(other)
+    wait_for_approved(stack, 1)
+    with stack.services.db.session() as session:
+        assert queries.approval_count(session, queries.find_reply(session, "C0GENERAL", reply["ts"])) == 0
     bot_replies = [m for m in stack.slack.thread("C0GENERAL", question["ts"]) if m.get("bot_id")]
     assert len(bot_replies) == 1
-    assert len(stack.openai.requests_to("POST", "/v1/chat/completions")) == 1
+    assert len(stack.openai.requests_to("POST", "/v1/chat/completions")) == 2  # the yoga mat, then the second one
 
 
 def test_the_bots_own_reactions_are_ignored(stack):

@@ -47,11 +47,23 @@ def test_removing_the_last_approval_takes_the_example_back_out(db, clock):
         assert not queries.add_approval(session, reply, "U2", "+1", clock.now())  # same person, same emoji
         assert queries.add_approval(session, reply, "U3", "star", clock.now())
         assert queries.example_counts(session) == queries.ExampleCounts(approved=1, untrained=1)
-        assert queries.remove_approval(session, reply, "U2", "+1")
+        assert queries.remove_approval(session, reply, "U2", "+1", clock.now())
         assert queries.example_counts(session).approved == 1
-        assert queries.remove_approval(session, reply, "U3", "star")
+        assert queries.remove_approval(session, reply, "U3", "star", clock.now())
         assert queries.example_counts(session) == queries.ExampleCounts(approved=0, untrained=0)
-        assert not queries.remove_approval(session, reply, "U3", "star")
+        assert not queries.remove_approval(session, reply, "U3", "star", clock.now())
+
+
+def test_reaction_events_count_in_slacks_order_even_when_handled_out_of_order(db, clock):
+    with db.session() as session:
+        reply = _reply(session, clock, 1)
+        # added at .100, removed at .200: the removal is handled first, the late 'added' changes nothing
+        assert not queries.remove_approval(session, reply, "U2", "+1", clock.now(), "1700000000.000200")
+        assert not queries.add_approval(session, reply, "U2", "+1", clock.now(), "1700000000.000100")
+        assert queries.approval_count(session, reply) == 0
+        # a genuinely later add counts again
+        assert queries.add_approval(session, reply, "U2", "+1", clock.now(), "1700000000.000300")
+        assert queries.approval_count(session, reply) == 1
 
 
 def test_examples_count_as_trained_only_after_a_job_succeeds_on_them(db, clock):
