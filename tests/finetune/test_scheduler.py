@@ -1,7 +1,6 @@
 """The schedule: a cron line starts jobs, an interval polls them; both driven here by a test clock."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 
 import pytest
