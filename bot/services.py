@@ -24,6 +24,7 @@ from storage.db import Database
 log = logging.getLogger("bot.services")
 
 EVENT_IDS_KEPT = timedelta(days=2)  # Slack redelivers within minutes; keep ids well past that
+ABANDONED_AFTER = timedelta(minutes=5)  # longer than any reply takes; younger ones may belong to a running twin
 
 
 @dataclass
@@ -51,6 +52,10 @@ def build_services(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
+    with db.session() as session:
+        abandoned = queries.fail_abandoned_replies(session, clock.now() - ABANDONED_AFTER)
+    if abandoned:
+        log.info("marked %s reply(s) left unfinished by an earlier run as failed", abandoned)
     # `status` and `export` run without credentials and never call OpenAI; the SDK insists on some key.
     openai_client = OpenAI(api_key=settings.openai_api_key or "OPENAI_API_KEY-not-set", base_url=settings.openai_base_url)
     slack = WebClient(

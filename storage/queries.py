@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,16 @@ def start_reply(
     except IntegrityError:
         return None
     return reply
+
+
+def fail_abandoned_replies(session: Session, started_before: datetime) -> int:
+    """Replies still 'pending' from before a restart will never finish: say so instead of leaving them open."""
+    result = session.execute(
+        update(Reply)
+        .where(Reply.status == "pending", Reply.created_at < started_before)
+        .values(status="failed", error="the bot stopped before this answer was finished")
+    )
+    return result.rowcount or 0
 
 
 def find_reply(session: Session, channel: str, ts: str) -> Reply | None:

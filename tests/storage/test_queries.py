@@ -116,3 +116,19 @@ def test_the_notify_channel_follows_the_most_recent_approval(db, clock):
         queries.add_approval(session, second, "U2", "+1", clock.now())
         queries.add_approval(session, first, "U2", "+1", clock.now())
         assert queries.last_approved_channel(session) == "C1"
+
+
+def test_replies_left_pending_by_a_dead_process_are_marked_failed(db, clock):
+    with db.session() as session:
+        old = queries.start_reply(session, channel="C1", source_ts="1.1", thread_ts="1.1", user_id="U1", team_id=None,
+                                  model="base", messages=[], now=clock.now())
+    clock.advance(600)
+    with db.session() as session:
+        fresh = queries.start_reply(session, channel="C1", source_ts="1.2", thread_ts="1.2", user_id="U1", team_id=None,
+                                    model="base", messages=[], now=clock.now())
+        assert queries.fail_abandoned_replies(session, clock.now() - timedelta(minutes=5)) == 1
+    with db.session() as session:
+        from storage.models import Reply
+
+        assert session.get(Reply, old.id).status == "failed"
+        assert session.get(Reply, fresh.id).status == "pending"
