@@ -1,16 +1,21 @@
 """The job pipeline: decides when to train, walks each job through finetune.states, and records outcomes.
 
 Every step reads the job from the database and writes its new state back before the next provider call,
-so a restart resumes where the last process stopped. Run one bot process per database: the lock that
-keeps two ticks from starting two jobs lives in the process.
+so a restart resumes where the last process stopped. A lease in the database lets one process at a
+time work the pipeline, so two processes on one database (a rolling deploy) never start two jobs.
 Announcements go to the notifications outbox; posting them is the Slack side's business.
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,6 +31,10 @@ from storage.models import FineTuneJob
 
 log = logging.getLogger("finetune.pipeline")
 
+LEASE = "finetune-pipeline"
+LEASE_TTL = timedelta(minutes=15)  # longer than any one step; a process that died frees it by then
+BUSY = "Another bot process is working on fine-tuning right now; try again in a minute."
+
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 
 
@@ -39,7 +48,7 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class TickResult:
-    outcome: str  # submitted | in_flight | not_enough | paused | unchanged | refused | retrying | failed | cancelled | idle
+    outcome: str  # submitted | in_flight | not_enough | paused | unchanged | refused | retrying | failed | cancelled | idle | busy
     message: str
     job_id: int | None = None
 
@@ -105,13 +114,29 @@ class Pipeline:
         self.provider = provider
         self.clock = clock
         self.config = config
-        self._lock = threading.RLock()  # one tick/poll at a time in this process
+        self._lock = threading.RLock()  # one tick/poll at a time in this process...
+        self._owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # ...and across processes
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[bool]:
+        """Holds this process's lock and the database lease; yields False when another process has it."""
+        with self._lock:
+            with self.db.session() as session:
+                held = queries.take_lease(session, LEASE, self._owner, self.clock.now(), LEASE_TTL)
+            try:
+                yield held
+            finally:
+                if held:
+                    with self.db.session() as session:
+                        queries.release_lease(session, LEASE, self._owner, self.clock.now())
 
     # --- public operations ------------------------------------------------------------------------
 
     def tick(self, *, trigger: str = "schedule") -> TickResult:
         """Starts a job when there is enough new approved material and nothing is in flight."""
-        with self._lock:
+        with self._exclusive() as held:
+            if not held:
+                return TickResult("busy", BUSY)
             with self.db.session() as session:
                 decision = self._decide(session, trigger)
             if isinstance(decision, TickResult):
@@ -121,7 +146,10 @@ class Pipeline:
 
     def poll(self) -> list[JobView]:
         """Moves every in-flight job on: retries pending uploads/creations, and reads the provider's status."""
-        with self._lock:
+        with self._exclusive() as held:
+            if not held:
+                log.info("poll skipped: %s", BUSY)
+                return []
             with self.db.session() as session:
                 ids = [job.id for job in queries.jobs_in_states(session, IN_FLIGHT)]
             for job_id in ids:
@@ -130,7 +158,9 @@ class Pipeline:
                 return [JobView.of(queries.get_job(session, job_id)) for job_id in ids]
 
     def cancel(self) -> TickResult:
-        with self._lock:
+        with self._exclusive() as held:
+            if not held:
+                return TickResult("busy", BUSY)
             with self.db.session() as session:
                 jobs = queries.jobs_in_states(session, IN_FLIGHT)
                 if not jobs:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
@@ -17,6 +17,7 @@ from storage.models import (
     FineTuneJob,
     ModelActivation,
     Notification,
+    PipelineLease,
     ProcessedEvent,
     Reply,
 )
@@ -225,6 +226,28 @@ def latest_job(session: Session) -> FineTuneJob | None:
 
 def get_job(session: Session, job_id: int) -> FineTuneJob | None:
     return session.get(FineTuneJob, job_id)
+
+
+def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """True when `owner` holds the lease until now + ttl: it was free, expired, or already ours."""
+    try:
+        with session.begin_nested():
+            session.add(PipelineLease(name=name, owner=owner, expires_at=now + ttl))
+        return True
+    except IntegrityError:
+        pass
+    taken = session.execute(
+        update(PipelineLease)
+        .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at < now))
+        .values(owner=owner, expires_at=now + ttl)
+    )
+    return bool(taken.rowcount)
+
+
+def release_lease(session: Session, name: str, owner: str, now: datetime) -> None:
+    session.execute(
+        update(PipelineLease).where(PipelineLease.name == name, PipelineLease.owner == owner).values(expires_at=now)
+    )
 
 
 # --- the reply model ------------------------------------------------------------------------------

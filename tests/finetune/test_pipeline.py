@@ -213,3 +213,34 @@ def test_provider_messages_are_stored_without_keys(pipeline, db, clock, stub):
     pipeline.tick()
     message = pipeline.status().last_job.error_message
     assert "sk-live" not in message and "sk-test-key" not in message and message.count("[redacted]") == 2
+
+
+def test_two_processes_on_one_database_start_one_job(db, clock, stub):
+    import threading
+
+    clients = [OpenAI(api_key="sk-test-key", base_url=stub.base_url) for _ in range(2)]
+    first, second = (Pipeline(db, OpenAIFineTuning(c), clock, PipelineConfig(base_model=BASE)) for c in clients)
+    approve(db, clock, 10)
+    results = []
+    threads = [threading.Thread(target=lambda p=p: results.append(p.tick())) for p in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.outcome for r in results) in (["busy", "submitted"], ["in_flight", "submitted"])
+    assert len(stub.jobs()) == 1
+    for client in clients:
+        client.close()
+
+
+def test_a_lease_left_by_a_dead_process_expires(db, clock, stub, pipeline):
+    from datetime import timedelta
+
+    with db.session() as session:
+        assert queries.take_lease(session, "finetune-pipeline", "dead-process", clock.now(), timedelta(minutes=15))
+    approve(db, clock, 10)
+    busy = pipeline.tick()
+    assert busy.outcome == "busy" and "Another bot process" in busy.message
+    assert pipeline.poll() == []
+    clock.advance(16 * 60)
+    assert pipeline.tick().outcome == "submitted"
