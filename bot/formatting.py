@@ -101,18 +101,21 @@ def notification_text(kind: str, payload: dict[str, Any]) -> str:
 
 
 def reply_blocks(text: str, model: str, approve_reaction: str) -> list[dict[str, Any]]:
-    footer = (
+    return _answer_blocks(
+        text,
         f"Answered by `{model}` · react :{approve_reaction}: if this is a good answer, "
-        "or reply `better: …` with a better one"
+        "or reply `better: …` with a better one",
     )
-    return [
-        {"type": "markdown", "text": text[:12000]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},
-    ]
 
 
 def suggestion_blocks(text: str, author: str, approve_reaction: str) -> list[dict[str, Any]]:
-    footer = f"Better answer suggested by <@{author}> · react :{approve_reaction}: to make it a training example"
+    return _answer_blocks(
+        text, f"Better answer suggested by <@{author}> · react :{approve_reaction}: to make it a training example"
+    )
+
+
+def _answer_blocks(text: str, footer: str) -> list[dict[str, Any]]:
+    """The answer, and under it who wrote it and how to approve it."""
     return [
         {"type": "markdown", "text": text[:12000]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},

@@ -67,10 +67,7 @@ class Responder:
         """Posts a person's better answer as a reply of the bot's own, so approving it works like any reply."""
         with self.db.session() as session:
             original = queries.model_answer_before(session, question.channel, question.thread_ts, question.ts)
-            if original is None:
-                client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts, text=formatting.NOTHING_TO_IMPROVE)
-                return
-            reply = queries.start_reply(
+            reply = original and queries.start_reply(
                 session,
                 channel=question.channel,
                 source_ts=question.ts,
@@ -82,9 +79,12 @@ class Responder:
                 now=self.clock.now(),
                 author=question.user,
             )
-            if reply is None:
-                return
-            reply_id = reply.id
+            reply_id = reply.id if reply else None
+        if original is None:
+            client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts, text=formatting.NOTHING_TO_IMPROVE)
+            return
+        if reply_id is None:
+            return  # already posted: a redelivery of the same suggestion
         try:
             posted = client.chat_postMessage(
                 channel=question.channel,
@@ -93,7 +93,7 @@ class Responder:
                 blocks=formatting.suggestion_blocks(text, question.user, self.settings.approve_reactions[0]),
             )
         except Exception as exc:
-            self._failed(reply_id, f"{type(exc).__name__}: {exc}"[:500])
+            self._failed(reply_id, _crash(exc))
             raise
         with self.db.session() as session:
             row = session.get(Reply, reply_id)
@@ -129,7 +129,7 @@ class Responder:
             self._answer_claimed(client, question, root, reply_id, model, messages)
         except Exception as exc:
             # Slack unreachable, a network reset, a bug: the claim must not stay 'pending' forever.
-            self._failed(reply_id, f"{type(exc).__name__}: {exc}"[:500])
+            self._failed(reply_id, _crash(exc))
             raise
 
     def _answer_claimed(
@@ -214,6 +214,10 @@ class Responder:
                 log.info("skipped a streaming update: %s", type(exc).__name__)
 
         return on_text
+
+
+def _crash(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _reason(exc: Exception) -> str:

@@ -191,7 +191,7 @@ class Pipeline:
                 min_examples=self.config.min_examples,
                 last_job=JobView.of(latest) if latest else None,
                 paused_reason=self._paused_reason(latest),
-                accepts_jobs_until=getattr(self.provider, "accepts_jobs_until", None),
+                accepts_jobs_until=self.provider.accepts_jobs_until,
             )
 
     def active_model(self) -> str:
@@ -205,6 +205,11 @@ class Pipeline:
         if in_flight:
             job = in_flight[-1]
             return TickResult("in_flight", f"Job {job.id} is still {job.provider_status or job.state}.", job.id)
+        untrained = queries.example_counts(session).untrained  # valid or not: an upper bound, and cheap
+        if trigger == "schedule" and untrained < self.config.min_examples:
+            return TickResult(
+                "not_enough", f"{untrained} new approved example(s); {self.config.min_examples} needed to train."
+            )
         built = build_dataset(queries.approved_replies(session))
         new = len(set(built.reply_ids) - queries.trained_reply_ids(session))  # valid ones only
         skipped = f" ({len(built.skipped)} approved example(s) skipped as invalid)" if built.skipped else ""
