@@ -122,5 +122,13 @@ def _answer_blocks(text: str, footer: str) -> list[dict[str, Any]]:
     ]
 
 
+REPLY_EVENT_TYPE = "finetune_bot_reply"
+
+
+def reply_metadata(reply_id: int, model: str, author: str) -> dict[str, Any]:
+    """Slack message metadata on every answer: lets tools (the sandbox) read who answered without parsing text."""
+    return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"reply_id": reply_id, "model": model, "author": author}}
+
+
 def apology(reason: str) -> str:
     return f":sweat: Sorry, I couldn't answer that just now ({reason}). Please try again in a moment."

@@ -80,6 +80,7 @@ class Responder:
                 author=question.user,
             )
             reply_id = reply.id if reply else None
+            original_model = original.model if original else ""
         if original is None:
             client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts, text=formatting.NOTHING_TO_IMPROVE)
             return
@@ -91,6 +92,7 @@ class Responder:
                 thread_ts=question.thread_ts,
                 text=text,
                 blocks=formatting.suggestion_blocks(text, question.user, self.settings.approve_reactions[0]),
+                metadata=formatting.reply_metadata(reply_id, original_model, question.user),
             )
         except Exception as exc:
             self._failed(reply_id, _crash(exc))
@@ -156,6 +158,7 @@ class Responder:
             ts=ts,
             text=answer,
             blocks=formatting.reply_blocks(answer, model, self.settings.approve_reactions[0]),
+            metadata=formatting.reply_metadata(reply_id, model, "model"),
         )
         with self.db.session() as session:
             row = session.get(Reply, reply_id)

@@ -53,6 +53,9 @@ def test_ten_approved_replies_fine_tune_the_model_that_answers_next(stack):
     after = stack.ask("Review this product: a noise-cancelling headphone")
     assert chat_models(stack)[-1] == ft_model
     assert ft_model in json.dumps(after["blocks"])
+    assert after["metadata"]["event_type"] == "finetune_bot_reply"
+    assert after["metadata"]["event_payload"]["model"] == ft_model
+    assert after["metadata"]["event_payload"]["author"] == "model"
     assert "noise-cancelling headphone" in after["text"]
 
 

@@ -20,6 +20,8 @@ def test_a_better_answer_is_posted_by_the_bot_and_becomes_an_example_when_approv
     posted = suggest(stack, reply, CHAIR)
     assert posted["bot_id"] == stack.slack.bot_id and posted["text"] == CHAIR
     assert "suggested by <@U0BOB>" in json.dumps(posted["blocks"])
+    assert posted["metadata"]["event_payload"]["author"] == "U0BOB"
+    assert posted["metadata"]["event_payload"]["model"] == reply["metadata"]["event_payload"]["model"]
     assert len(stack.openai.requests_to("POST", "/v1/chat/completions")) == 1  # a suggestion asks no model
 
     stack.approve(posted, user="U0ALICE")
