@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Makefile decides, not the product: with no Slack credentials in the environment or .env, `make run`
+# starts the offline sandbox (python -m sandbox); `finetune-bot run` itself refuses to start without them.
+SLACK_SET = $(strip $(SLACK_BOT_TOKEN)$(SLACK_APP_TOKEN)$(SLACK_SIGNING_SECRET))
 run: $(STAMP)
-	$(BIN)/finetune-bot run
+	@if [ -n "$(SLACK_SET)" ] || grep -qsE '^[[:space:]]*(export[[:space:]]+)?SLACK_(BOT_TOKEN|APP_TOKEN|SIGNING_SECRET)[[:space:]]*=[[:space:]]*[^[:space:]#]' .env; then \
+		exec $(BIN)/finetune-bot run; \
+	else \
+		echo "No Slack credentials set (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET): starting the offline sandbox."; \
+		exec $(BIN)/python -m sandbox; \
+	fi
 
 test: $(STAMP)
 	$(BIN)/pytest -q

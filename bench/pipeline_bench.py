@@ -10,7 +10,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from finetune.dataset import build_dataset
 from sandbox.offline import sandbox_stack
 from sandbox.stack import LocalStack
@@ -41,15 +41,15 @@ def dataset_costs(tmp: Path) -> None:
     db.migrate()
     with db.session() as session:
         for n in range(DATASET_SIZE):
-            reply = queries.start_reply(
+            reply_id = queries.claim_reply(
                 session, channel="C1", source_ts=f"1.{n:06d}", thread_ts=f"1.{n:06d}", user_id="U1", team_id=None,
                 model="base", now=clock.now(),
                 messages=[{"role": "system", "content": "You are a friendly and enthusiastic product reviewer."},
                           {"role": "user", "content": f"Review this product: gadget {n}"}],
             )
-            reply.ts, reply.status = f"2.{n:06d}", "answered"
-            reply.reply_text = f"Gadget {n} is wonderful! " * 20
-            session.flush()
+            queries.finish_reply(session, reply_id, text=f"Gadget {n} is wonderful! " * 20, model="base",
+                                 now=clock.now(), ts=f"2.{n:06d}")
+            reply = queries.get_reply(session, reply_id)
             queries.add_approval(session, reply, "U2", "+1", clock.now())
     tracemalloc.start()
     started = time.perf_counter()
@@ -76,7 +76,7 @@ def sandbox_loop(tmp: Path) -> None:
             stack.approve(stack.ask(f"Review this product: sandbox gadget {n}"))
         stack.slack.wait_for(lambda: stack.services.pipeline.status().counts.approved == 10, timeout=30)
         stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "run")
-        stack.slack.wait_for(lambda: stack.services.pipeline.active_model().startswith("ft:"), timeout=110)
+        stack.slack.wait_for(lambda: stack.services.reply_model.current().startswith("ft:"), timeout=110)
         reply = stack.ask("Review this product: one more gadget")
     assert "ft:" in str(reply["blocks"])
     print(f"offline sandbox loop on the wall clock (ask 10, approve 10, /finetune run, swap, ask again): "

@@ -1,15 +1,15 @@
-"""The Bolt app and how it is served: Socket Mode when an app token is set, else HTTP on PORT."""
+"""The Bolt app and how it is served: Socket Mode when an app token is set, else HTTP on PORT (waitress)."""
 from __future__ import annotations
 
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
 
 from bot import listeners
 from bot.services import Services
@@ -17,9 +17,11 @@ from bot.services import Services
 log = logging.getLogger("bot.app")
 
 EVENTS_PATH = "/slack/events"
-
-
-LISTENER_THREADS = 32  # streamed replies hold a thread for seconds; slash commands must still ack within 3 s
+# Bolt's threads run listeners; event listeners only hand work to EventWork, so these stay free for
+# slash commands, which must be acknowledged within 3 s even while `/finetune run` works.
+LISTENER_THREADS = 32
+HTTP_THREADS = 16
+MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; anything past this is answered 413 unread
 
 
 def create_app(services: Services) -> App:
@@ -32,41 +34,56 @@ def create_app(services: Services) -> App:
         ignoring_self_events_enabled=True,
         logger=logging.getLogger("bot.bolt"),
     )
-    listeners.register(app, services)
+    listeners.register(app, services.listener_context())
     return app
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+def wsgi_app(app: App) -> Any:
+    """Bolt's WSGI adapter at /slack/events, a health check at /healthz, 404 elsewhere."""
+    handler = SlackRequestHandler(app)
 
+    def wsgi(environ: dict, start_response: Any) -> Any:
+        path = environ.get("PATH_INFO")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        if path != EVENTS_PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        return handler(environ, start_response)
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # access lines go to our logger, one per request
-        log.debug("%s %s", self.address_string(), format % args)
+    return wsgi
 
 
 class HttpServer:
-    """Bolt's WSGI adapter on a threaded stdlib server: Slack's requests are acked while others are worked on."""
+    """waitress, a production WSGI server: a fixed pool of request threads, bodies capped before they are read."""
 
     def __init__(self, app: App, host: str, port: int) -> None:
-        handler = SlackRequestHandler(app)
-
-        def wsgi(environ, start_response):
-            if environ.get("PATH_INFO") == "/healthz":
-                start_response("200 OK", [("Content-Type", "text/plain")])
-                return [b"ok"]
-            if environ.get("PATH_INFO") != EVENTS_PATH:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"not found"]
-            return handler(environ, start_response)
-
-        self._server = make_server(host, port, wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-        self.port = self._server.server_port
-        self.url = f"http://{host}:{self.port}{EVENTS_PATH}"
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notes under load
+        self._server = create_server(
+            wsgi_app(app),
+            host=host,
+            port=port,
+            threads=HTTP_THREADS,
+            max_request_body_size=MAX_BODY_BYTES,
+            connection_limit=1000,
+            backlog=1024,
+            channel_timeout=30,
+            ident="finetune-bot",
+        )
+        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self.url = f"http://{_url_host(host)}:{self.port}{EVENTS_PATH}"
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        """waitress's own loop, made stoppable: `stop` wakes it through waitress's trigger."""
+        server = self._server
+        while not self._stopping.is_set():
+            server.asyncore.loop(  # type: ignore[union-attr]
+                timeout=server.adj.asyncore_loop_timeout, map=server._map, use_poll=server.adj.asyncore_use_poll,
+                count=1,
+            )
 
     def start(self) -> HttpServer:
         self._thread = threading.Thread(target=self.serve_forever, name="slack-http", daemon=True)
@@ -74,8 +91,19 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stops accepting, lets requests in progress finish, then closes every connection."""
+        self._stopping.set()
+        server = self._server
+        server.pull_trigger()  # type: ignore[union-attr]
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        for channel in list(server._map.values()):
+            channel.close()
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host if ":" not in host else f"[{host}]"
 
 
 def socket_mode_handler(app: App, services: Services) -> SocketModeHandler:

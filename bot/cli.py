@@ -1,4 +1,8 @@
-"""finetune-bot: run | status | export PATH | migrate | sandbox (also `python -m bot`)."""
+"""finetune-bot: run | status | export PATH | migrate (also `python -m bot`).
+
+The offline sandbox is not part of the product: it lives in the repository's sandbox/ (`python -m sandbox`,
+or `make run` with no Slack credentials set).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,30 +11,27 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from bot.config import ConfigError, Settings, has_slack_credentials, load_settings, read_environment
+from bot.failures import describe
 from bot.logs import configure_logging
 
 log = logging.getLogger("bot.cli")
 
-SANDBOX_BANNER = """
-  Offline sandbox: no Slack workspace or OpenAI key needed.
-  Open {url} in your browser.
-
-  Ask the bot (@finetune-bot Review this product: ...), react with a thumbs-up on replies you like,
-  then type /finetune run (or wait for the tick, every minute here) and watch the model swap.
-  Data is kept in data/sandbox.db and data/sandbox-standins.json; `finetune-bot sandbox --reset`
-  starts clean. Ctrl-C stops.
-"""
-
 NO_CREDENTIALS = """\
-No Slack credentials are set, so there is no workspace to connect to.
-To run the real bot, set these (in the environment or in a .env file; see README.md, "Slack app set-up"):
+finetune-bot run: no Slack credentials are set, so there is no workspace to connect to.
+Set these (in the environment or in a .env file; see README.md, "Setting up the Slack app"):
   SLACK_BOT_TOKEN=xoxb-...       the bot token from OAuth & Permissions
   SLACK_APP_TOKEN=xapp-...       an app-level token with connections:write (Socket Mode), or instead
   SLACK_SIGNING_SECRET=...       for HTTP mode on PORT (default 3000), path /slack/events
   OPENAI_API_KEY=sk-...          for replies and fine-tuning
-"""
+To try the bot offline instead, run `make run` (or `python -m sandbox`) in a checkout of the repository."""
+
+SANDBOX_MOVED = (
+    "The offline sandbox is not part of the installed bot any more: in a checkout of the repository, run "
+    "`make run` with no Slack credentials set, or `python -m sandbox` (--demo, --reset)."
+)
 
 
 def _settings(env: Mapping[str, str], *, require_credentials: bool) -> Settings:
@@ -40,25 +41,29 @@ def _settings(env: Mapping[str, str], *, require_credentials: bool) -> Settings:
 
 
 def cmd_run(env: Mapping[str, str]) -> int:
+    """Fails closed: without Slack credentials it says what to set and exits; it never starts a fake Slack."""
     if not has_slack_credentials(env):
         print(NO_CREDENTIALS, file=sys.stderr)
-        print("Starting the offline sandbox instead, so you can try the whole loop here.\n", file=sys.stderr)
-        return cmd_sandbox(env, reset=False, demo=False)
+        return 2
     from bot.app import HttpServer, create_app, socket_mode_handler
     from bot.services import build_services
+    from bot.startup import check_slack, prepare
 
     settings = _settings(env, require_credentials=True)
     services = build_services(settings)
-    app = create_app(services)
-    services.scheduler.start()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        prepare(services)
+        check_slack(services)
+        app = create_app(services)
+        services.scheduler.start()
+        signal.signal(signal.SIGTERM, _stop)
+        model = services.reply_model.current()
         if settings.socket_mode:
-            log.info("starting in Socket Mode; reply model %s", services.pipeline.active_model())
+            log.info("starting in Socket Mode; reply model %s", model)
             socket_mode_handler(app, services).start()
         else:
             server = HttpServer(app, "0.0.0.0", settings.port)
-            log.info("listening for Slack on port %s at /slack/events; reply model %s", server.port, services.pipeline.active_model())
+            log.info("listening for Slack on port %s at /slack/events; reply model %s", server.port, model)
             server.serve_forever()
     except KeyboardInterrupt:
         log.info("stopping")
@@ -67,81 +72,49 @@ def cmd_run(env: Mapping[str, str]) -> int:
     return 0
 
 
-def cmd_sandbox(env: Mapping[str, str], *, reset: bool, demo: bool) -> int:
-    """Both stand-ins, the real bot wired to them, and the web playground; or the scripted demo."""
-    configure_logging(env.get("LOG_LEVEL", "WARNING" if demo else "INFO").upper())
-    if demo:
-        from sandbox.demo import run_demo
-
-        return run_demo(sys.stdout)
-    import time
-
-    from sandbox.offline import SANDBOX_DB, sandbox_database_url, sandbox_stack, sandbox_state_path
-    from sandbox.persistence import StatePersister
-    from sandbox.playground.server import Playground
-
-    raw_port = env.get("SANDBOX_PORT") or "8000"
-    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-        raise ConfigError([f"SANDBOX_PORT={raw_port!r} is not a port number"])
-    stack = sandbox_stack(sandbox_database_url(SANDBOX_DB, reset=reset))
-    # The stand-ins come back as they were left before the bot starts, so its remembered model exists.
-    persister = StatePersister(sandbox_state_path(SANDBOX_DB), stack).start()
-    try:
-        stack.start()
-    except BaseException:
-        persister.stop()
-        raise
-    try:
-        playground = Playground(stack, port=int(raw_port)).start()
-    except OSError as exc:
-        stack.stop()
-        persister.stop()
-        raise ConfigError([f"SANDBOX_PORT {raw_port} is not free ({exc.strerror}); set SANDBOX_PORT to another port"]) from exc
-    print(SANDBOX_BANNER.format(url=playground.url), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("stopping the sandbox", file=sys.stderr)
-    finally:
-        playground.stop()
-        stack.stop()
-        persister.stop()  # after the bot: its last replies and reactions are in the file
-    return 0
+def _stop(*_: object) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def cmd_status(env: Mapping[str, str]) -> int:
+    """Read-only: reports on an existing database and never creates or migrates one."""
     from bot.listeners.commands import status_text
     from bot.services import build_services
+    from storage.db import require_ready
 
-    services = build_services(_settings(env, require_credentials=False))
+    settings = _settings(env, require_credentials=False)
+    database = require_ready(settings.database_url)
+    services = build_services(settings)
     try:
-        print(status_text(services))
+        print(f"Database: {database}")
+        print(status_text(services.pipeline, services.scheduler, settings, services.clock))
     finally:
         services.close()
     return 0
 
 
 def cmd_export(env: Mapping[str, str], path: str) -> int:
-    """Writes the approved examples as training JSONL, the same bytes a job would upload."""
+    """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
     from finetune.dataset import build_dataset
     from storage import queries
-    from storage.db import Database
+    from storage.db import Database, require_ready
 
     settings = _settings(env, require_credentials=False)
+    database = require_ready(settings.database_url)
     db = Database(settings.database_url)
-    db.migrate()
-    with db.session() as session:
-        built = build_dataset(queries.approved_replies(session))
+    try:
+        with db.session() as session:
+            built = build_dataset(queries.approved_replies(session))
+    finally:
+        db.dispose()
     if path == "-":
         sys.stdout.write(built.jsonl)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(built.jsonl, encoding="utf-8")
-    print(f"{len(built)} example(s) written to {path}; {len(built.skipped)} skipped", file=sys.stderr)
+    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped", file=sys.stderr)
     for skipped in built.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)
-    db.dispose()
     return 0
 
 
@@ -150,9 +123,11 @@ def cmd_migrate(env: Mapping[str, str]) -> int:
 
     settings = _settings(env, require_credentials=False)
     db = Database(settings.database_url)
-    db.migrate()
-    print(f"database {db!r} is at revision {db.current_revision()}")
-    db.dispose()
+    try:
+        db.migrate()
+        print(f"database {db!r} is at revision {db.current_revision()}")
+    finally:
+        db.dispose()
     return 0
 
 
@@ -160,19 +135,20 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="finetune-bot", description=__doc__)
     sub = root.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
-    sub.add_parser("status", help="print where the reply model and fine-tuning stand")
-    export = sub.add_parser("export", help="write the approved examples as training JSONL")
+    sub.add_parser("status", help="print where the reply model and fine-tuning stand (read-only)")
+    export = sub.add_parser("export", help="write the approved examples as training JSONL (read-only)")
     export.add_argument("path", help="file to write, or - for standard output")
     sub.add_parser("migrate", help="create or upgrade the database schema")
-    sandbox = sub.add_parser("sandbox", help="try the whole loop offline, in a web playground")
-    sandbox.add_argument("--reset", action="store_true", help="start clean: forget the sandbox database and the stand-ins' saved state")
-    sandbox.add_argument("--demo", action="store_true", help="play the loop by script and print the transcript")
+    sub.add_parser("sandbox", help="moved: see `python -m sandbox` in a checkout")
     return root
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    environment = read_environment(env)
+    """`env` given (tests, embedding): exactly that environment, never the working directory's .env."""
+    args, extra = parser().parse_known_args(argv)
+    if extra and args.command != "sandbox":  # the old `sandbox --demo/--reset` flags still get the pointer
+        parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    environment = read_environment(env, env_file=".env" if env is None else None)
     try:
         if args.command == "status":
             return cmd_status(environment)
@@ -181,11 +157,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "migrate":
             return cmd_migrate(environment)
         if args.command == "sandbox":
-            return cmd_sandbox(environment, reset=args.reset, demo=args.demo)
+            print(SANDBOX_MOVED, file=sys.stderr)
+            return 2
         return cmd_run(environment)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except Exception as exc:  # one clear line; the traceback only at LOG_LEVEL=DEBUG
+        print(f"finetune-bot {args.command or 'run'}: {describe(exc, environment)}", file=sys.stderr)
+        log.debug("traceback", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from finetune.scheduler import parse_cron
+from finetune.cron import parse_cron
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product."
@@ -24,6 +24,8 @@ DEFAULT_SYSTEM_PROMPT = (
 DEFAULT_DATABASE_URL = "sqlite:///data/finetune-bot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 SECRET_SETTINGS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY"})
+# Settings whose value is never echoed in a message, even when malformed: secrets, and URLs that may hold one.
+NEVER_ECHOED = SECRET_SETTINGS | {"DATABASE_URL"}
 
 
 class ConfigError(Exception):
@@ -100,7 +102,7 @@ class _Reader:
             return parse(raw)
         except (ValueError, TypeError, ArgumentError) as exc:
             detail = f" ({exc})" if str(exc) and not isinstance(exc, ArgumentError) else ""
-            shown = name if name in SECRET_SETTINGS else f"{name}={_without_password(raw)!r}"
+            shown = name if name in NEVER_ECHOED else f"{name}={_without_password(raw)!r}"
             self.problems.append(f"{shown} is not {expected}{detail}")
             return default
 
@@ -148,6 +150,9 @@ def _database_url(raw: str) -> str:
         raise ValueError(hint) from exc
     if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
         raise ValueError(hint)
+    if url.get_backend_name() == "sqlite" and url.host:
+        raise ValueError("a SQLite URL takes three slashes before a relative path (sqlite:///data/bot.db) "
+                         "and four before an absolute one (sqlite:////var/lib/bot.db)")
     return raw
 
 

@@ -18,11 +18,25 @@ class OneLineRedactingFormatter(logging.Formatter):
         return redact(line, self.secrets).replace("\r", "").replace("\n", " | ")
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each line (a test's capture, a redirected process)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """One handler of ours on the root logger (a second call replaces it); others' handlers stay."""
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(OneLineRedactingFormatter(secrets))
+    handler.set_name("finetune-bot")
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == "finetune-bot"]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

@@ -7,11 +7,11 @@ import threading
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.formatting import notification_text
+from bot.views.notifications import notification_text
 from finetune.clock import Clock
+from finetune.views import JobNotice
 from storage import queries
 from storage.db import Database
-from storage.models import Notification
 
 log = logging.getLogger("bot.notifier")
 
@@ -39,28 +39,24 @@ class Notifier:
         posted = 0
         with self._lock:
             with self.db.session() as session:
-                pending = [(n.id, n.kind, n.payload) for n in queries.pending_notifications(session, MAX_ATTEMPTS)]
+                pending = [(n.id, JobNotice.read(n.kind, n.payload)) for n in queries.pending_notifications(session, MAX_ATTEMPTS)]
             channel = self.channel() if pending else None
-            for note_id, kind, payload in pending:
+            for note_id, notice in pending:
                 error = None
                 if channel is None:
                     error = "no notify channel: set FINETUNE_NOTIFY_CHANNEL"
                 else:
                     try:
-                        self.client.chat_postMessage(channel=channel, text=notification_text(kind, payload))
+                        self.client.chat_postMessage(channel=channel, text=notification_text(notice))
                     except SlackApiError as exc:
                         error = str(exc.response.get("error"))
                     except Exception as exc:  # network trouble: this note waits for the next flush, the rest go on
                         error = type(exc).__name__
                 with self.db.session() as session:
-                    note = session.get(Notification, note_id)
-                    note.attempts += 1
-                    note.last_error = error
-                    if error is None:
-                        note.sent_at = self.clock.now()
+                    queries.record_notification_attempt(session, note_id, error, self.clock.now())
                 if error:
-                    log.warning("notification %s (%s) not posted: %s", note_id, kind, error)
+                    log.warning("notification %s (%s) not posted: %s", note_id, notice.kind, error)
                 else:
                     posted += 1
-                    log.info("posted notification %s (%s) in %s", note_id, kind, channel)
+                    log.info("posted notification %s (%s) in %s", note_id, notice.kind, channel)
         return posted

@@ -1,10 +1,15 @@
-"""Asking the reply model: the persona, the thread so far, the new question, streamed back."""
+"""Asking the reply model: the persona, the thread so far, the new question, streamed back.
+
+The openai SDK stays inside this module: callers see the product's own errors (ModelNotFound,
+ModelUnavailable), whichever OpenAI-compatible endpoint serves the model.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 from openai import OpenAI
 
 MAX_HISTORY_TURNS = 20  # earlier thread turns sent as context; older ones are dropped first
@@ -14,6 +19,22 @@ MAX_HISTORY_TURNS = 20  # earlier thread turns sent as context; older ones are d
 class Turn:
     role: str  # "user" | "assistant"
     content: str
+
+
+class ChatError(Exception):
+    """The reply model could not answer; `reason` is plain words, safe to show in a thread."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ModelNotFound(ChatError):
+    """The endpoint does not serve this model (a retired or deleted fine-tune)."""
+
+
+class ModelUnavailable(ChatError):
+    """A passing failure: rate limit, server error, network, or an empty answer."""
 
 
 def build_messages(system_prompt: str, history: Sequence[Turn], question: str) -> list[dict[str, Any]]:
@@ -37,16 +58,34 @@ class ChatModel:
         messages: list[dict[str, Any]],
         on_text: Callable[[str], None] | None = None,
     ) -> str:
-        """Streams the answer, calling on_text with the text so far; returns the whole answer."""
-        stream = self._client.chat.completions.create(model=model, messages=messages, stream=True)
+        """Streams the answer, calling on_text with the text so far; returns the whole, non-empty answer."""
         parts: list[str] = []
-        with stream:
-            for chunk in stream:
-                if not chunk.choices:
-                    continue
-                delta = chunk.choices[0].delta.content
-                if delta:
-                    parts.append(delta)
-                    if on_text is not None:
-                        on_text("".join(parts))
-        return "".join(parts).strip()
+        try:
+            stream = self._client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[call-overload]
+            with stream:
+                for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta.content
+                    if delta:
+                        parts.append(delta)
+                        if on_text is not None:
+                            on_text("".join(parts))
+        except openai.NotFoundError as exc:
+            raise ModelNotFound("the reply model was not found") from exc
+        except openai.APIError as exc:
+            raise ModelUnavailable(_reason(exc)) from exc
+        answer = "".join(parts).strip()
+        if not answer:
+            raise ModelUnavailable("the model returned an empty answer")
+        return answer
+
+
+def _reason(exc: openai.APIError) -> str:
+    if isinstance(exc, openai.RateLimitError):
+        return "the model is rate-limited"
+    if isinstance(exc, openai.APIConnectionError):
+        return "the model could not be reached"
+    if isinstance(exc, openai.APIStatusError):
+        return f"the model answered with an error {exc.status_code}"
+    return "the model's answer was cut off"

@@ -1,8 +1,10 @@
-"""Time as a dependency, so schedules and job progress can be driven by tests instead of sleeps."""
+"""Time as a dependency, so schedules and job progress can be driven by tests instead of sleeps.
+
+Production passes SystemClock; tests and the sandbox pass their own clock (sandbox.clock.ManualClock).
+"""
 from __future__ import annotations
 
-import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Protocol
 
 
@@ -15,24 +17,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
-
-
-class ManualClock:
-    """A clock that only moves when told to; shared by the app and the stand-ins in tests."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=seconds, **kwargs)
-            return self._now
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._now = when

@@ -1,20 +1,24 @@
 """When the pipeline runs: a cron schedule for new jobs and an interval for polling jobs in flight.
 
-In production APScheduler's own thread fires the jobs on the wall clock. Under a test or the sandbox's
-scripted demo the same jobs and triggers are driven by `run_pending(now)` with a clock the caller controls.
+APScheduler's own thread fires the runs on the wall clock. The runs and their triggers are public
+(`runs`), so a test or the sandbox's scripted demo can fire them on a clock of its own
+(sandbox.schedule.ManualSchedule) without this class knowing.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from finetune.clock import Clock
+from finetune.cron import parse_cron
 from finetune.pipeline import Pipeline
+from storage.enums import Trigger
 
 log = logging.getLogger("finetune.scheduler")
 
@@ -22,9 +26,12 @@ TICK_JOB = "finetune-tick"
 POLL_JOB = "finetune-poll"
 
 
-def parse_cron(expression: str) -> CronTrigger:
-    """A standard 5-field crontab line, evaluated in UTC; raises ValueError with APScheduler's reason."""
-    return CronTrigger.from_crontab(expression, timezone=timezone.utc)
+@dataclass(frozen=True)
+class ScheduledRun:
+    id: str
+    name: str
+    trigger: BaseTrigger
+    run: Callable[[], None]
 
 
 class FinetuneScheduler:
@@ -40,29 +47,26 @@ class FinetuneScheduler:
         self.pipeline = pipeline
         self.clock = clock
         self.after_run = list(after_run)
-        self._manual = False
+        self.runs = (
+            ScheduledRun(TICK_JOB, "start a fine-tuning job", parse_cron(cron), self.run_tick),
+            ScheduledRun(
+                POLL_JOB,
+                "poll fine-tuning jobs",
+                IntervalTrigger(seconds=poll_seconds, start_date=clock.now(), timezone=timezone.utc),
+                self.run_poll,
+            ),
+        )
         self._scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
-        self._scheduler.add_job(self.run_tick, parse_cron(cron), id=TICK_JOB, name="start a fine-tuning job")
-        self._scheduler.add_job(
-            self.run_poll,
-            IntervalTrigger(seconds=poll_seconds, start_date=clock.now(), timezone=timezone.utc),
-            id=POLL_JOB,
-            name="poll fine-tuning jobs",
-        )
+        for scheduled in self.runs:
+            self._scheduler.add_job(scheduled.run, scheduled.trigger, id=scheduled.id, name=scheduled.name)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, *, manual: bool = False) -> None:
-        """manual=True: nothing fires by itself; `run_pending` fires what the given clock says is due."""
-        self._manual = manual
-        self._scheduler.start(paused=manual)
-        if manual:
-            now = self.clock.now()
-            for job in self._scheduler.get_jobs():
-                job.modify(next_run_time=job.trigger.get_next_fire_time(None, now))
+    def start(self) -> None:
+        self._scheduler.start()
 
     def shutdown(self) -> None:
         if self._scheduler.running:
@@ -71,7 +75,7 @@ class FinetuneScheduler:
     # --- what runs ------------------------------------------------------------------------------
 
     def run_tick(self) -> None:
-        self._guarded("tick", lambda: self.pipeline.tick(trigger="schedule"))
+        self._guarded("tick", lambda: self.pipeline.tick(trigger=Trigger.SCHEDULE))
 
     def run_poll(self) -> None:
         self._guarded("poll", self.pipeline.poll)
@@ -88,27 +92,11 @@ class FinetuneScheduler:
             except Exception:
                 log.exception("after-run hook %s failed", getattr(callback, "__name__", callback))
 
-    # --- reading and driving ----------------------------------------------------------------------
+    # --- reading --------------------------------------------------------------------------------
 
     def next_tick_at(self) -> datetime | None:
         job = self._scheduler.get_job(TICK_JOB)
-        if job is None:
-            return None
         scheduled = getattr(job, "next_run_time", None)  # absent until the scheduler has started
         if scheduled is not None:
             return scheduled
-        return job.trigger.get_next_fire_time(None, self.clock.now())
-
-    def run_pending(self, now: datetime | None = None) -> list[str]:
-        """Fires every job due at `now` once (missed runs coalesce, as in production); returns their ids."""
-        if not self._manual:
-            raise RuntimeError("run_pending drives a scheduler started with manual=True")
-        now = now or self.clock.now()
-        fired: list[str] = []
-        for job in sorted(self._scheduler.get_jobs(), key=lambda j: j.next_run_time):
-            if job.next_run_time is None or job.next_run_time > now:
-                continue
-            job.func()
-            fired.append(job.id)
-            job.modify(next_run_time=job.trigger.get_next_fire_time(None, now + timedelta(microseconds=1)))
-        return fired
+        return self.runs[0].trigger.get_next_fire_time(None, self.clock.now())

@@ -1,25 +1,19 @@
-"""The fine-tuning job's state machine, stored in fine_tune_jobs.state.
+"""The fine-tuning job's state machine, stored in fine_tune_jobs.state, and what each state announces.
 
     preparing --upload--> uploaded --create--> submitted --provider--> succeeded | failed | cancelled
         |                     |
         +-------refused-------+--> refused   (the provider said no: permanent, never retried on its own)
         +----too many transient errors----> failed
     preparing | uploaded | submitted --cancel--> cancelled
+
+Every move is a compare-and-set in the database (storage.queries.transition_job): it happens only from
+the state the caller read, so two processes can never both move one job.
 """
 from __future__ import annotations
 
-from enum import StrEnum
+from storage.enums import JobState, NotificationKind
 
-
-class JobState(StrEnum):
-    PREPARING = "preparing"
-    UPLOADED = "uploaded"
-    SUBMITTED = "submitted"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    REFUSED = "refused"
-
+__all__ = ["ANNOUNCEMENTS", "IN_FLIGHT", "TERMINAL", "TRANSITIONS", "IllegalTransition", "JobState", "check_transition"]
 
 IN_FLIGHT = frozenset({JobState.PREPARING, JobState.UPLOADED, JobState.SUBMITTED})
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.REFUSED})
@@ -34,12 +28,21 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.REFUSED: frozenset(),
 }
 
+# What the team is told when a job enters a state; states missing here pass quietly.
+ANNOUNCEMENTS: dict[JobState, NotificationKind] = {
+    JobState.SUBMITTED: NotificationKind.JOB_SUBMITTED,
+    JobState.SUCCEEDED: NotificationKind.JOB_SUCCEEDED,
+    JobState.FAILED: NotificationKind.JOB_FAILED,
+    JobState.CANCELLED: NotificationKind.JOB_CANCELLED,
+    JobState.REFUSED: NotificationKind.JOB_REFUSED,
+}
+
 
 class IllegalTransition(RuntimeError):
-    pass
+    """A move the table does not allow: a bug in the caller, never a race (races fail the compare-and-set)."""
 
 
-def check_transition(current: str, target: JobState) -> JobState:
+def check_transition(current: JobState | str, target: JobState) -> JobState:
     state = JobState(current)
     if target not in TRANSITIONS[state]:
         raise IllegalTransition(f"job cannot go from {state} to {target}")

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from sandbox.offline import sandbox_stack
 from sandbox.stack import LocalStack
 
@@ -88,7 +88,7 @@ def play(stack: LocalStack, out: TextIO) -> str:
     out.write("\n== 4. The job runs; the poller sees it succeed and the bot swaps its model ==\n")
     for _ in range(30):
         stack.run_schedule(2)
-        if stack.services.pipeline.active_model().startswith("ft:"):
+        if stack.services.reply_model.current().startswith("ft:"):
             break
     stack.services.notifier.flush()
     for post in _bot_posts(stack, seen):

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from finetune.clock import Clock, ManualClock, SystemClock
+from finetune.clock import Clock, SystemClock
+from sandbox.clock import ManualClock
 from sandbox import openai_stub_errors as errors
 from sandbox.openai_stub_errors import ApiError
 from sandbox.openai_stub_jobs import (

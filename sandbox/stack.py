@@ -13,9 +13,12 @@ from typing import Any
 from bot.app import HttpServer, create_app, socket_mode_handler
 from bot.config import Settings, load_settings
 from bot.services import Services, build_services
+from bot.startup import prepare
 from finetune.clock import Clock, SystemClock
 from sandbox.openai_stub import JobDurations, OpenAIStub
+from sandbox.schedule import ManualSchedule
 from sandbox.slack_stub import SlackStub
+from storage.enums import ReplyStatus
 from storage.models import Reply
 
 log = logging.getLogger("sandbox.stack")
@@ -49,6 +52,7 @@ class LocalStack:
         self.openai = OpenAIStub(self.clock, durations=durations)
         self.slack = SlackStub(self.clock)
         self.services: Services | None = None
+        self.schedule: ManualSchedule | None = None
         self.server: HttpServer | None = None
         self._socket_handler = None
 
@@ -76,16 +80,25 @@ class LocalStack:
         return load_settings(env)
 
     def start_bot(self) -> Services:
-        """A new bot process, as after a restart: fresh clients and scheduler on the same database."""
+        """A new bot process, as after a restart: fresh clients and scheduler on the same database.
+
+        It starts as `finetune-bot run` does (bot.startup.prepare), then serves the stand-in's Slack.
+        """
         services = build_services(self.settings, clock=self.clock)
+        prepare(services)
         app = create_app(services)
         if self.socket_mode:
             self._socket_handler = socket_mode_handler(app, services)
             self._socket_handler.connect()
+            # connect() returns before the stand-in has the socket; events sent sooner would find no app
+            self.slack.wait_for(lambda: self.slack.socket.connected, timeout=10)
         else:
             self.server = HttpServer(app, self.host, self.bot_port).start()
             self.slack.deliver_to(self.server.url)
-        services.scheduler.start(manual=self.manual_schedule)
+        if self.manual_schedule:
+            self.schedule = ManualSchedule(services.scheduler, self.clock)
+        else:
+            services.scheduler.start()
         self.services = services
         return services
 
@@ -128,7 +141,7 @@ class LocalStack:
         def finished() -> dict | None:
             with self.services.db.session() as session:
                 row = session.query(Reply).filter_by(channel=channel, source_ts=source_ts).one_or_none()
-                if row is None or row.status == "pending" or row.ts is None:
+                if row is None or row.status == ReplyStatus.PENDING or row.ts is None:
                     return None
                 return self.slack.message(channel, row.ts)
 
@@ -138,7 +151,9 @@ class LocalStack:
         self.slack.add_reaction(user, channel, reply["ts"], emoji)
 
     def run_schedule(self, advance_seconds: float = 0) -> list[str]:
-        """Moves the shared clock on and fires what the bot's scheduler has due (manual mode)."""
+        """Moves the shared clock on and fires what the bot's scheduler has due (manual_schedule only)."""
+        if self.schedule is None:
+            raise RuntimeError("run_schedule drives a stack started with manual_schedule=True")
         if advance_seconds:
-            self.clock.advance(advance_seconds)
-        return self.services.scheduler.run_pending()
+            self.clock.advance(advance_seconds)  # type: ignore[attr-defined]
+        return self.schedule.run_pending()

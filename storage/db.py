@@ -14,14 +14,58 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def normalize_url(url: str) -> str:
-    """Use the psycopg 3 driver for plain postgres URLs, and make SQLite's folder exist."""
+class DatabaseNotReady(Exception):
+    """A read-only command found no database (or no schema) where DATABASE_URL points; nothing was created."""
+
+
+def normalize_url(url: str, *, create_folder: bool = True) -> str:
+    """Use the psycopg 3 driver for plain postgres URLs, and (unless told not to) make SQLite's folder exist."""
     parsed = make_url(url)
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if create_folder and _sqlite_file(url) is not None:
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
     return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL to show people: never any part that may hold a password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(a DATABASE_URL that is not a URL)"
+
+
+def _sqlite_file(url: str) -> str | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def require_ready(url: str) -> str:
+    """For read-only commands: the database must exist and carry our schema. Returns it, fit to show.
+
+    Never creates anything: a SQLite file that is not there is reported, not made.
+    """
+    shown = safe_url(url)
+    path = _sqlite_file(url)
+    if path is not None and not Path(path).is_file():
+        raise DatabaseNotReady(
+            f"there is no database at {shown} (DATABASE_URL): nothing to report, and none was created. "
+            "Start the bot once (`finetune-bot run`, or `finetune-bot migrate`) to create it; "
+            "the offline sandbox keeps its own, data/sandbox.db"
+        )
+    db = Database(url, create_folder=False)
+    try:
+        revision = db.current_revision()
+    finally:
+        db.dispose()
+    if revision is None:
+        raise DatabaseNotReady(
+            f"the database {shown} has no finetune-bot tables yet: run `finetune-bot migrate` or start the bot first"
+        )
+    return shown
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -36,9 +80,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     """One engine and session factory; listeners, the scheduler and the CLI share it."""
 
-    def __init__(self, url: str) -> None:
-        self.url = normalize_url(url)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+    def __init__(self, url: str, *, create_folder: bool = True) -> None:
+        self.url = normalize_url(url, create_folder=create_folder)
+        # Enough connections for every thread that may hold one at once (event workers, Bolt's listener
+        # threads, the scheduler), so a burst of events waits on the database, not on the pool.
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=40)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -77,4 +123,4 @@ class Database:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Database({make_url(self.url).render_as_string(hide_password=True)})"
+        return f"Database({safe_url(self.url)})"

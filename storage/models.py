@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.types import UTCDateTime
+from storage.enums import JobState, NotificationKind, ReplyAuthor, ReplyStatus, Trigger
+from storage.types import EnumText, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -22,7 +23,7 @@ class Reply(Base):
     """One answer in a thread: the exact messages sent to the model, the model, and the answer.
 
     Usually the model wrote it; when a person suggests a better answer, the bot posts it as a reply of
-    its own with the same conversation, and `author` names that person.
+    its own with the same conversation, `author` is PERSON and `suggested_by` names that person.
     """
 
     __tablename__ = "replies"
@@ -39,13 +40,16 @@ class Reply(Base):
     ts: Mapped[str | None] = mapped_column(String(32), comment="ts of the bot's reply, once posted")
     user_id: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(200))
-    author: Mapped[str] = mapped_column(
-        String(32), default="model", server_default="model",
-        comment="'model', or the Slack user id of a person who suggested this answer",
+    author: Mapped[ReplyAuthor] = mapped_column(
+        EnumText(ReplyAuthor, 32), default=ReplyAuthor.MODEL, server_default="model",
+        comment="'model' or 'person' (then see suggested_by)",
+    )
+    suggested_by: Mapped[str | None] = mapped_column(
+        String(32), comment="Slack user id of the person whose better answer this is"
     )
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reply_text: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | answered | failed
+    status: Mapped[ReplyStatus] = mapped_column(EnumText(ReplyStatus, 16), default=ReplyStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -102,8 +106,8 @@ class FineTuneJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    state: Mapped[JobState] = mapped_column(EnumText(JobState, 16), index=True)
+    trigger: Mapped[Trigger] = mapped_column(EnumText(Trigger, 16), default=Trigger.SCHEDULE)
     provider: Mapped[str] = mapped_column(String(32))
     base_model: Mapped[str] = mapped_column(String(200))
     suffix: Mapped[str | None] = mapped_column(String(64))
@@ -124,7 +128,11 @@ class FineTuneJob(Base):
 
 
 class ModelActivation(Base):
-    """Each swap of the reply model; the latest row is the active model, and survives restarts."""
+    """Each swap of the reply model; the latest row is the active model, and survives restarts.
+
+    `unavailable_at` is set once when the provider says it no longer serves the model: from then on the
+    bot answers with the base model, without asking for the missing one first every time.
+    """
 
     __tablename__ = "model_activations"
 
@@ -132,6 +140,9 @@ class ModelActivation(Base):
     model: Mapped[str] = mapped_column(String(300))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("fine_tune_jobs.id"))
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    unavailable_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="when the provider stopped serving this model"
+    )
 
 
 class Notification(Base):
@@ -140,7 +151,7 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[NotificationKind] = mapped_column(EnumText(NotificationKind, 32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

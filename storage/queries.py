@@ -10,6 +10,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.enums import JobState, NotificationKind, ReplyAuthor, ReplyStatus
 from storage.models import (
     Approval,
     Dataset,
@@ -43,7 +44,7 @@ def forget_events_before(session: Session, cutoff: datetime) -> int:
 # --- replies --------------------------------------------------------------------------------------
 
 
-def start_reply(
+def claim_reply(
     session: Session,
     *,
     channel: str,
@@ -54,9 +55,12 @@ def start_reply(
     model: str,
     messages: list[dict[str, Any]],
     now: datetime,
-    author: str = "model",
-) -> Reply | None:
-    """Claims the answer to one user message; None when it is already being (or was) answered."""
+    suggested_by: str | None = None,
+) -> int | None:
+    """Claims the answer to one user message; its id, or None when it is already being (or was) answered.
+
+    `suggested_by` makes it a person's answer (author PERSON) rather than the model's.
+    """
     reply = Reply(
         channel=channel,
         source_ts=source_ts,
@@ -65,8 +69,9 @@ def start_reply(
         team_id=team_id,
         model=model,
         messages=messages,
-        author=author,
-        status="pending",
+        author=ReplyAuthor.PERSON if suggested_by else ReplyAuthor.MODEL,
+        suggested_by=suggested_by,
+        status=ReplyStatus.PENDING,
         created_at=now,
     )
     try:
@@ -74,17 +79,61 @@ def start_reply(
             session.add(reply)
     except IntegrityError:
         return None
-    return reply
+    return reply.id
+
+
+def reply_posted(session: Session, reply_id: int, ts: str) -> None:
+    """The bot's message for a pending reply exists in Slack (a placeholder, or the finished post)."""
+    session.execute(
+        update(Reply).where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING).values(ts=ts)
+    )
+
+
+def finish_reply(session: Session, reply_id: int, *, text: str, model: str, now: datetime, ts: str | None = None) -> bool:
+    """Pending -> answered; False when the reply was not pending any more (failed at start-up, say)."""
+    values: dict[str, Any] = {"reply_text": text, "model": model, "status": ReplyStatus.ANSWERED, "answered_at": now}
+    if ts is not None:
+        values["ts"] = ts
+    result = session.execute(
+        update(Reply).where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def fail_reply(session: Session, reply_id: int, reason: str) -> bool:
+    """Pending -> failed, with the reason kept for the log and status; False when it was no longer pending."""
+    result = session.execute(
+        update(Reply)
+        .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
+        .values(status=ReplyStatus.FAILED, error=reason)
+    )
+    return bool(result.rowcount)
 
 
 def fail_abandoned_replies(session: Session, started_before: datetime) -> int:
     """Replies still 'pending' from before a restart will never finish: say so instead of leaving them open."""
     result = session.execute(
         update(Reply)
-        .where(Reply.status == "pending", Reply.created_at < started_before)
-        .values(status="failed", error="the bot stopped before this answer was finished")
+        .where(Reply.status == ReplyStatus.PENDING, Reply.created_at < started_before)
+        .values(status=ReplyStatus.FAILED, error="the bot stopped before this answer was finished")
     )
     return result.rowcount or 0
+
+
+def get_reply(session: Session, reply_id: int) -> Reply | None:
+    return session.get(Reply, reply_id)
+
+
+def reply_for_source(session: Session, channel: str, source_ts: str) -> Reply | None:
+    """The reply claimed for one user message, whatever its state."""
+    return session.scalar(select(Reply).where(Reply.channel == channel, Reply.source_ts == source_ts))
+
+
+def is_bot_thread(session: Session, channel: str, thread_ts: str) -> bool:
+    """Whether the bot has answered in this thread: follow-ups there are for it even without a mention."""
+    return session.scalar(
+        select(Reply.id).where(Reply.channel == channel, Reply.thread_ts == thread_ts).limit(1)
+    ) is not None
 
 
 def find_reply(session: Session, channel: str, ts: str) -> Reply | None:
@@ -95,8 +144,8 @@ def model_answer_before(session: Session, channel: str, thread_ts: str, before_t
     """The model's latest finished answer in a thread before a given message: what a suggestion improves on."""
     answers = session.scalars(
         select(Reply)
-        .where(Reply.channel == channel, Reply.thread_ts == thread_ts, Reply.status == "answered",
-               Reply.author == "model")
+        .where(Reply.channel == channel, Reply.thread_ts == thread_ts, Reply.status == ReplyStatus.ANSWERED,
+               Reply.author == ReplyAuthor.MODEL)
         .order_by(Reply.id.desc())
     ).all()
     return next((a for a in answers if a.ts and float(a.ts) < float(before_ts)), None)
@@ -109,7 +158,7 @@ def approved_filter():
 def approved_replies(session: Session) -> Sequence[Reply]:
     """Answered replies with at least one approving reaction, oldest first."""
     return session.scalars(
-        select(Reply).where(Reply.status == "answered", approved_filter()).order_by(Reply.id)
+        select(Reply).where(Reply.status == ReplyStatus.ANSWERED, approved_filter()).order_by(Reply.id)
     ).all()
 
 
@@ -118,7 +167,7 @@ def trained_filter():
     return exists().where(
         DatasetExample.reply_id == Reply.id,
         DatasetExample.dataset_id == FineTuneJob.dataset_id,
-        FineTuneJob.state == "succeeded",
+        FineTuneJob.state == JobState.SUCCEEDED,
     )
 
 
@@ -133,7 +182,7 @@ class ExampleCounts:
 
 
 def example_counts(session: Session) -> ExampleCounts:
-    base = select(func.count(Reply.id)).where(Reply.status == "answered", approved_filter())
+    base = select(func.count(Reply.id)).where(Reply.status == ReplyStatus.ANSWERED, approved_filter())
     approved = session.scalar(base) or 0
     untrained = session.scalar(base.where(~trained_filter())) or 0
     return ExampleCounts(approved=approved, untrained=untrained)
@@ -214,7 +263,35 @@ def create_dataset(
     return dataset
 
 
-def jobs_in_states(session: Session, states: Iterable[str]) -> Sequence[FineTuneJob]:
+def create_job(session: Session, job: FineTuneJob) -> int:
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def transition_job(
+    session: Session, job_id: int, expected: JobState, target: JobState, now: datetime, **fields: Any
+) -> bool:
+    """Compare-and-set: moves the job to `target` only if it is still in `expected`; False when it was not.
+
+    Two processes (or a poll racing a cancel) can never both move one job out of the same state.
+    """
+    result = session.execute(
+        update(FineTuneJob)
+        .where(FineTuneJob.id == job_id, FineTuneJob.state == expected)
+        .values(state=target, updated_at=now, **fields)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return bool(result.rowcount)
+
+
+def update_job(session: Session, job_id: int, expected: JobState, now: datetime, **fields: Any) -> bool:
+    """Changes a job's other fields only while it is in `expected` (the same compare-and-set, no move)."""
+    return transition_job(session, job_id, expected, expected, now, **fields)
+
+
+def jobs_in_states(session: Session, states: Iterable[JobState]) -> Sequence[FineTuneJob]:
     return session.scalars(
         select(FineTuneJob).where(FineTuneJob.state.in_(list(states))).order_by(FineTuneJob.id)
     ).all()
@@ -258,13 +335,26 @@ class ActiveModel:
     model: str
     since: datetime | None  # None: the configured base model, never swapped
     job_id: int | None
+    unavailable: str | None = None  # the fine-tuned model that should answer but is no longer served
 
 
 def active_model(session: Session, default: str) -> ActiveModel:
     row = session.scalar(select(ModelActivation).order_by(ModelActivation.id.desc()).limit(1))
     if row is None:
         return ActiveModel(model=default, since=None, job_id=None)
+    if row.unavailable_at is not None:
+        return ActiveModel(model=default, since=row.unavailable_at, job_id=None, unavailable=row.model)
     return ActiveModel(model=row.model, since=row.activated_at, job_id=row.job_id)
+
+
+def mark_model_unavailable(session: Session, model: str, now: datetime) -> bool:
+    """Records once that the provider no longer serves `model`; True for the first caller."""
+    result = session.execute(
+        update(ModelActivation)
+        .where(ModelActivation.model == model, ModelActivation.unavailable_at.is_(None))
+        .values(unavailable_at=now)
+    )
+    return bool(result.rowcount)
 
 
 def activate_model(session: Session, model: str, job_id: int | None, now: datetime) -> None:
@@ -274,7 +364,9 @@ def activate_model(session: Session, model: str, job_id: int | None, now: dateti
 # --- the outbox -----------------------------------------------------------------------------------
 
 
-def enqueue_notification(session: Session, kind: str, payload: dict[str, Any], now: datetime) -> Notification:
+def enqueue_notification(
+    session: Session, kind: NotificationKind, payload: dict[str, Any], now: datetime
+) -> Notification:
     note = Notification(kind=kind, payload=payload, created_at=now, attempts=0)
     session.add(note)
     session.flush()
@@ -289,3 +381,11 @@ def pending_notifications(session: Session, max_attempts: int = 5, limit: int = 
         .order_by(Notification.id)
         .limit(limit)
     ).all()
+
+
+def record_notification_attempt(session: Session, note_id: int, error: str | None, now: datetime) -> None:
+    """One more try at posting a note: sent when `error` is None, else its last error kept for status."""
+    values: dict[str, Any] = {"attempts": Notification.attempts + 1, "last_error": error}
+    if error is None:
+        values["sent_at"] = now
+    session.execute(update(Notification).where(Notification.id == note_id).values(**values))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from storage.db import Database
-from tests.postgres import PostgresUnavailable, start_postgres
+from tests.support.postgres import PostgresUnavailable, start_postgres
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _database_names = itertools.count(1)

@@ -1,14 +1,24 @@
-"""Slack listeners grouped by surface; each module registers its own."""
+"""Slack listeners grouped by surface; each module registers its own module-level functions.
+
+Listeners take what they need by argument name: Bolt injects its own arguments (event, body, ack,
+client, context…) and every context key, and `provide` puts the services' collaborators there.
+"""
 from __future__ import annotations
 
-from slack_bolt import App
+from collections.abc import Callable
+from typing import Any
 
-from bot.listeners import commands, events, messages, reactions
-from bot.services import Services
+from slack_bolt import App, BoltContext
+
+from bot.listeners import commands, messages, reactions
 
 
-def register(app: App, services: Services) -> None:
-    events.register(app, services)
-    messages.register(app, services)
-    reactions.register(app, services)
-    commands.register(app, services)
+def register(app: App, collaborators: dict[str, Any]) -> None:
+    @app.middleware
+    def provide(context: BoltContext, next: Callable[[], None]) -> None:
+        context.update(collaborators)
+        next()
+
+    messages.register(app)
+    reactions.register(app)
+    commands.register(app)

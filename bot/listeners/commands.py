@@ -5,40 +5,45 @@ import logging
 
 from slack_bolt import Ack, App, Respond
 
-from bot import formatting
-from bot.services import Services
+from bot.config import Settings
+from bot.notifier import Notifier
+from bot.views import status as view
+from finetune.clock import Clock
+from finetune.pipeline import Pipeline
+from finetune.scheduler import FinetuneScheduler
+from storage.enums import Trigger
 
 log = logging.getLogger("bot.commands")
 
 
-def register(app: App, services: Services) -> None:
-    @app.command("/finetune")
-    def on_finetune(ack: Ack, respond: Respond, command: dict) -> None:
-        words = (command.get("text") or "").split()
-        sub = words[0].lower() if words else "help"
-        log.info("/finetune %s from %s", sub, command.get("user_id"))
-        if sub == "status":
-            ack(text=status_text(services))
-        elif sub == "run":
-            ack(text="Checking for new approved examples…")
-            result = services.pipeline.tick(trigger="manual")
-            respond(text=result.message, response_type="ephemeral", replace_original=False)
-            services.notifier.flush()
-        elif sub == "cancel":
-            ack(text="Cancelling…")
-            result = services.pipeline.cancel()
-            respond(text=result.message, response_type="ephemeral", replace_original=False)
-            services.notifier.flush()
-        elif sub == "help":
-            ack(text=formatting.help_text())
-        else:
-            ack(text=formatting.help_text(unknown=sub))
+def on_finetune(
+    ack: Ack, respond: Respond, command: dict,
+    pipeline: Pipeline, notifier: Notifier, scheduler: FinetuneScheduler, settings: Settings, clock: Clock,
+) -> None:
+    words = (command.get("text") or "").split()
+    sub = words[0].lower() if words else "help"
+    log.info("/finetune %s from %s", sub, command.get("user_id"))
+    if sub == "status":
+        ack(text=status_text(pipeline, scheduler, settings, clock))
+    elif sub == "run":
+        ack(text="Checking for new approved examples…")
+        result = pipeline.tick(trigger=Trigger.MANUAL)
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
+        notifier.flush()
+    elif sub == "cancel":
+        ack(text="Cancelling…")
+        result = pipeline.cancel()
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
+        notifier.flush()
+    elif sub == "help":
+        ack(text=view.help_text())
+    else:
+        ack(text=view.help_text(unknown=sub))
 
 
-def status_text(services: Services) -> str:
-    return formatting.status_text(
-        services.pipeline.status(),
-        services.scheduler.next_tick_at(),
-        services.settings.schedule,
-        today=services.clock.now().date(),
-    )
+def status_text(pipeline: Pipeline, scheduler: FinetuneScheduler, settings: Settings, clock: Clock) -> str:
+    return view.status_text(pipeline.status(), scheduler.next_tick_at(), settings.schedule, today=clock.now().date())
+
+
+def register(app: App) -> None:
+    app.command("/finetune")(on_finetune)

@@ -1,14 +1,13 @@
-"""Approving reactions on the bot's replies: each one adds a person's vote for that example."""
+"""Approving reactions on the bot's replies: each one is a person's vote for that example."""
 from __future__ import annotations
 
-import logging
+from slack_bolt import App, BoltContext
 
-from slack_bolt import App
-
-from bot.services import Services
-from storage import queries
-
-log = logging.getLogger("bot.reactions")
+from bot.config import Settings
+from bot.event_work import EventWork
+from finetune.clock import Clock
+from finetune.votes import Vote, record_vote
+from storage.db import Database
 
 
 def base_name(reaction: str) -> str:
@@ -16,37 +15,32 @@ def base_name(reaction: str) -> str:
     return reaction.split("::", 1)[0]
 
 
-def register(app: App, services: Services) -> None:
-    approving = set(services.settings.approve_reactions)
+def vote_of(event: dict, bot_user_id: str | None, approving: tuple[str, ...]) -> Vote | None:
+    """The vote a reaction event casts or takes back; None when it is not an approving emoji on a message."""
+    item = event.get("item") or {}
+    reaction = base_name(event.get("reaction", ""))
+    if item.get("type") != "message" or reaction not in approving:
+        return None
+    if event.get("user") in (None, bot_user_id) or not item.get("channel") or not item.get("ts"):
+        return None
+    return Vote(
+        channel=item["channel"],
+        ts=item["ts"],
+        user=event["user"],
+        signal=reaction,
+        approve=event.get("type") == "reaction_added",
+        event_ts=event.get("event_ts"),
+    )
 
-    def target(event: dict, context):
-        item = event.get("item") or {}
-        if item.get("type") != "message" or base_name(event.get("reaction", "")) not in approving:
-            return None
-        if event.get("user") in (None, context.bot_user_id):
-            return None
-        return item.get("channel"), item.get("ts")
 
-    def record(event: dict, context, *, added: bool) -> None:
-        where = target(event, context)
-        if where is None:
-            return
-        user, reaction, event_ts = event["user"], base_name(event["reaction"]), event.get("event_ts")
-        now = services.clock.now()
-        with services.db.session() as session:
-            reply = queries.find_reply(session, *where)
-            if reply is None:
-                return
-            if added and queries.add_approval(session, reply, user, reaction, now, event_ts):
-                log.info("reply %s approved by %s with :%s:", reply.id, user, reaction)
-            elif not added and queries.remove_approval(session, reply, user, reaction, now, event_ts):
-                left = queries.approval_count(session, reply)
-                log.info("reply %s lost an approval from %s; %s left", reply.id, user, left)
+def on_reaction(
+    event: dict, body: dict, context: BoltContext, settings: Settings, event_work: EventWork, db: Database, clock: Clock,
+) -> None:
+    vote = vote_of(event, context.bot_user_id, settings.approve_reactions)
+    if vote is not None:
+        event_work.submit(body.get("event_id"), lambda: record_vote(db, clock, vote))
 
-    @app.event("reaction_added")
-    def on_reaction_added(event: dict, context) -> None:
-        record(event, context, added=True)
 
-    @app.event("reaction_removed")
-    def on_reaction_removed(event: dict, context) -> None:
-        record(event, context, added=False)
+def register(app: App) -> None:
+    app.event("reaction_added")(on_reaction)
+    app.event("reaction_removed")(on_reaction)

@@ -210,7 +210,7 @@ class Playground:
         services = self.stack.services
         if services is not None:
             try:
-                self._last_model = services.pipeline.active_model()
+                self._last_model = services.reply_model.current()
             except Exception:  # a database hiccup must not break the page
                 log.debug("could not read the active model", exc_info=True)
         return self._last_model

@@ -6,7 +6,8 @@ import time
 from sandbox.slack_driver import EventsDriver
 from storage import queries
 from storage.models import ProcessedEvent, Reply
-from tests.bot.conftest import PRODUCTS, approved_count, wait_for_approved
+from tests.support.products import PRODUCTS
+from tests.support.slack import approved_count, wait_for_approved
 
 NIGHT = 18 * 3600
 
@@ -74,7 +75,7 @@ def test_a_refused_job_is_recorded_shown_and_posted_once_without_a_retry_storm(s
     stack.slack.wait_for(lambda: [e for e in stack.slack.ephemerals if "submitted" in e["text"]])
     assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 2
     stack.run_schedule(60)
-    assert stack.services.pipeline.active_model().startswith("ft:")
+    assert stack.services.reply_model.current().startswith("ft:")
 
 
 def test_a_training_file_the_provider_rejects_is_recorded_with_its_message(stack):
@@ -96,7 +97,7 @@ def test_a_lost_answer_to_job_creation_does_not_create_a_second_job(stack):
     stack.run_schedule(60)
     assert len(stack.openai.jobs()) == 1
     assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 1
-    assert stack.services.pipeline.active_model() == stack.openai.jobs()[0]["fine_tuned_model"]
+    assert stack.services.reply_model.current() == stack.openai.jobs()[0]["fine_tuned_model"]
 
 
 def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
@@ -108,7 +109,7 @@ def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
         assert job.state == "preparing" and job.attempts == 1
     stack.run_schedule(60)
     stack.run_schedule(60)
-    assert stack.services.pipeline.active_model().startswith("ft:")
+    assert stack.services.reply_model.current().startswith("ft:")
     assert len(stack.openai.requests_to("POST", "/v1/files")) == 4  # 429 three times (the SDK retries twice), then the poller
     assert approved_count(stack) == 10
 

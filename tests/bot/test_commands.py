@@ -1,7 +1,8 @@
 """/finetune answers ephemerally with where things stand and what it can do."""
 from __future__ import annotations
 
-from tests.bot.conftest import PRODUCTS, wait_for_approved
+from tests.support.products import PRODUCTS
+from tests.support.slack import wait_for_approved
 
 
 def command(stack, text: str) -> str:
@@ -48,7 +49,7 @@ def test_run_starts_a_job_now_and_cancel_stops_it(stack):
     assert "submitted" in _respond(stack, "run")
     assert "Cancellation" in _respond(stack, "cancel")
     assert stack.openai.jobs()[0]["status"] == "cancelled"
-    assert stack.services.pipeline.active_model() == "gpt-4.1-mini-2025-04-14"
+    assert stack.services.reply_model.current() == "gpt-4.1-mini-2025-04-14"
 
 
 def _respond(stack, text: str) -> str:

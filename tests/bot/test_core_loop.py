@@ -5,7 +5,8 @@ import json
 
 from bot.config import DEFAULT_SYSTEM_PROMPT
 from storage import queries
-from tests.bot.conftest import PRODUCTS, approved_count, wait_for_approved
+from tests.support.products import PRODUCTS
+from tests.support.slack import approved_count, wait_for_approved
 
 NIGHT = 18 * 3600  # from 09:00 to the default nightly run at 03:00
 
@@ -112,7 +113,7 @@ def test_the_swap_survives_a_restart_and_a_restart_mid_job_resumes_the_loop(stac
     stack.run_schedule(60)
     assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 1  # resumed, not resubmitted
     ft_model = stack.openai.jobs()[0]["fine_tuned_model"]
-    assert ft_model and stack.services.pipeline.active_model() == ft_model
+    assert ft_model and stack.services.reply_model.current() == ft_model
 
     stack.stop_bot()
     stack.start_bot()
@@ -129,7 +130,7 @@ def test_a_failed_job_keeps_the_model_and_posts_the_providers_error(stack):
     stack.run_schedule(60)
     failed = stack.slack.wait_for(lambda: [t for t in notifications(stack) if "failed" in t])
     assert "Training diverged at step 12" in failed[0]
-    assert stack.services.pipeline.active_model() == "gpt-4.1-mini-2025-04-14"
+    assert stack.services.reply_model.current() == "gpt-4.1-mini-2025-04-14"
     stack.ask("Review this product: a travel mug")
     assert chat_models(stack)[-1] == "gpt-4.1-mini-2025-04-14"
     status = stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "status")
@@ -179,7 +180,7 @@ def test_a_fine_tuned_model_the_provider_no_longer_serves_falls_back_to_the_base
     wait_for_approved(stack, 10)
     stack.run_schedule(NIGHT)
     stack.run_schedule(60)
-    ft_model = stack.services.pipeline.active_model()
+    ft_model = stack.services.reply_model.current()
     assert ft_model.startswith("ft:")
     stack.openai.fail_next("chat.completions", 404, code="model_not_found",
                            message=f"The model `{ft_model}` does not exist or you do not have access to it.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 
 from storage import queries
-from tests.bot.conftest import PRODUCTS, wait_for_approved
+from storage.enums import ReplyAuthor
+from tests.support.products import PRODUCTS
+from tests.support.slack import wait_for_approved
 
 CHAIR = ("Oh my goodness, this ergonomic office chair is an absolute DREAM! The lumbar support is just *chef's kiss*, "
          "and the adjustable armrests? Pure genius! If you're at your desk all day, you NEED this chair!")
@@ -28,7 +30,7 @@ def test_a_better_answer_is_posted_by_the_bot_and_becomes_an_example_when_approv
     wait_for_approved(stack, 1)
     with stack.services.db.session() as session:
         [example] = queries.approved_replies(session)
-        assert example.author == "U0BOB" and example.reply_text == CHAIR
+        assert example.author == ReplyAuthor.PERSON and example.suggested_by == "U0BOB" and example.reply_text == CHAIR
         assert example.messages[-1] == {"role": "user", "content": "Review this product: a new ergonomic office chair"}
 
 

@@ -10,9 +10,10 @@ from finetune.openai_provider import OpenAIFineTuning
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.states import IllegalTransition, JobState, check_transition
 from sandbox.openai_stub import OpenAIStub
+from finetune.reply_model import ReplyModel
 from storage import queries
-
-BASE = "gpt-4.1-mini-2025-04-14"
+from tests.support.factories import BASE
+from tests.support.factories import approve_examples as approve
 
 
 @pytest.fixture
@@ -28,17 +29,8 @@ def pipeline(db, clock, stub) -> Iterator[Pipeline]:
     client.close()
 
 
-def approve(db, clock, count: int, start: int = 0) -> None:
-    with db.session() as session:
-        for n in range(start, start + count):
-            reply = queries.start_reply(
-                session, channel="C1", source_ts=f"1.{n:06d}", thread_ts=f"1.{n:06d}", user_id="U1", team_id=None,
-                model=BASE, now=clock.now(),
-                messages=[{"role": "system", "content": "Be upbeat."}, {"role": "user", "content": f"Review this product: thing {n}"}],
-            )
-            reply.ts, reply.reply_text, reply.status = f"2.{n:06d}", f"Thing {n} is GREAT!", "answered"
-            session.flush()
-            queries.add_approval(session, reply, "U2", "+1", clock.now())
+def reply_model(db, clock) -> ReplyModel:
+    return ReplyModel(db, clock, BASE)
 
 
 def states(db) -> list[str]:
@@ -65,7 +57,7 @@ def test_a_job_walks_from_upload_to_a_swapped_model(pipeline, db, clock, stub):
     clock.advance(30)
     [view] = pipeline.poll()
     assert view.state == "succeeded" and view.fine_tuned_model.startswith(f"ft:{BASE}:sandbox-org:team:")
-    assert pipeline.active_model() == view.fine_tuned_model
+    assert reply_model(db, clock).current() == view.fine_tuned_model
     status = pipeline.status()
     assert status.counts == queries.ExampleCounts(approved=10, untrained=0)
     assert status.active.since == clock.now()
@@ -144,7 +136,7 @@ def test_the_state_machine_refuses_illegal_moves():
 def test_openai_itself_announces_its_last_day_for_new_jobs_and_other_endpoints_do_not(stub):
     from datetime import date
 
-    from bot.formatting import deadline_line
+    from bot.views.status import deadline_line
 
     official = OpenAI(api_key="sk-test-key")
     compatible = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
@@ -184,11 +176,11 @@ def test_invalid_approved_examples_never_count_as_new_material(db, clock, stub):
     clock.advance(60)
     eager.poll()
     with db.session() as session:  # an approved reply whose answer is empty cannot be trained on
-        reply = queries.start_reply(session, channel="C1", source_ts="9.1", thread_ts="9.1", user_id="U1", team_id=None,
-                                    model=BASE, messages=[{"role": "user", "content": "q"}], now=clock.now())
-        reply.ts, reply.reply_text, reply.status = "9.2", "", "answered"
-        session.flush()
-        queries.add_approval(session, reply, "U2", "+1", clock.now())
+        reply_id = queries.claim_reply(session, channel="C1", source_ts="9.1", thread_ts="9.1", user_id="U1",
+                                       team_id=None, model=BASE, messages=[{"role": "user", "content": "q"}],
+                                       now=clock.now())
+        queries.finish_reply(session, reply_id, text="", model=BASE, now=clock.now(), ts="9.2")
+        queries.add_approval(session, queries.get_reply(session, reply_id), "U2", "+1", clock.now())
     for _ in range(3):
         result = eager.tick()
         assert result.outcome == "not_enough" and "1 approved example(s) skipped as invalid" in result.message

@@ -1,4 +1,4 @@
-"""`finetune-bot sandbox --demo`: a terminal with no browser still sees the whole loop."""
+"""`python -m sandbox --demo`: a terminal with no browser still sees the whole loop."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ from pathlib import Path
 
 
 def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
-    script = Path(sys.executable).with_name("finetune-bot")
-    done = subprocess.run([str(script), "sandbox", "--demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin"})
+    checkout = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "sandbox", "--demo"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(checkout)})
     transcript = done.stdout
     assert done.returncode == 0, done.stderr[-2000:]
     assert transcript.count("finetune-bot [gpt-4.1-mini-2025-04-14]: Here is a balanced review") == 11
@@ -25,3 +25,12 @@ def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
     assert f"[{model}] Get ready to be blown away by this noise-cancelling headphone!" in after
     assert not (tmp_path / "data").exists()  # the demo keeps nothing behind
     assert "Traceback" not in done.stderr
+
+
+def test_the_installed_bot_points_to_the_sandbox_instead_of_running_it(tmp_path):
+    script = Path(sys.executable).with_name("finetune-bot")
+    done = subprocess.run([str(script), "sandbox", "--demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert "python -m sandbox" in done.stderr and "make run" in done.stderr
+    assert not (tmp_path / "data").exists()

@@ -16,7 +16,7 @@ from openai.types import FileObject, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from sandbox.openai_stub import JobDurations, OpenAIStub
 from sandbox.openai_stub_replies import adapt_reply, extract_product
 

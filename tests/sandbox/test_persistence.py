@@ -17,14 +17,15 @@ import openai
 import pytest
 from slack_sdk import WebClient
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from sandbox.offline import SANDBOX_DB, SANDBOX_STATE, sandbox_database_url, sandbox_stack, sandbox_state_path
 from sandbox.openai_stub import OpenAIStub
 from sandbox.persistence import StatePersister
 from sandbox.playground.server import Playground
 from sandbox.slack_stub import SlackStub
 from sandbox.stack import LocalStack
-from tests.bot.conftest import PRODUCTS, wait_for_approved
+from tests.support.products import PRODUCTS
+from tests.support.slack import wait_for_approved
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -215,9 +216,9 @@ def test_a_restarted_sandbox_answers_with_the_fine_tuned_model_under_the_same_ch
         stack.slack.wait_for(lambda: [t for t in bot_notifications(stack) if "started" in t])
         for _ in range(10):  # polls every 2 s; the job takes 8 s
             stack.run_schedule(2)
-            if stack.services.pipeline.active_model().startswith("ft:"):
+            if stack.services.reply_model.current().startswith("ft:"):
                 break
-        ft_model = stack.services.pipeline.active_model()
+        ft_model = stack.services.reply_model.current()
         assert ft_model.startswith("ft:gpt-4.1-mini-2025-04-14:sandbox-org:sandbox:")
         stack.slack.wait_for(lambda: [t for t in bot_notifications(stack) if "is now answering" in t])
         messages_before = stack.slack.messages("C0GENERAL")

@@ -19,7 +19,7 @@ from slack_sdk.webhook import WebhookClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from finetune.clock import ManualClock
+from sandbox.clock import ManualClock
 from sandbox.slack_driver import EventsDriver
 from sandbox.slack_stub import SlackStub
 

@@ -3,26 +3,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from finetune.states import JobState
 from storage import queries
-from storage.models import FineTuneJob
-
-
-def _reply(session, clock, n: int, channel: str = "C1"):
-    reply = queries.start_reply(
-        session, channel=channel, source_ts=f"100.{n:06d}", thread_ts=f"100.{n:06d}", user_id="U1", team_id="T1",
-        model="base", messages=[{"role": "system", "content": "s"}, {"role": "user", "content": f"q{n}"}], now=clock.now(),
-    )
-    reply.ts, reply.reply_text, reply.status = f"200.{n:06d}", f"a{n}", "answered"
-    session.flush()
-    return reply
+from storage.enums import JobState, NotificationKind, ReplyStatus
+from storage.models import FineTuneJob, Reply
+from tests.support.factories import answered_reply as _reply
 
 
 def test_the_same_user_message_is_answered_once(db, clock):
     with db.session() as session:
         assert _reply(session, clock, 1) is not None
     with db.session() as session:
-        again = queries.start_reply(
+        again = queries.claim_reply(
             session, channel="C1", source_ts="100.000001", thread_ts="100.000001", user_id="U1", team_id="T1",
             model="base", messages=[], now=clock.now(),
         )
@@ -74,13 +65,11 @@ def test_examples_count_as_trained_only_after_a_job_succeeds_on_them(db, clock):
         dataset = queries.create_dataset(
             session, reply_ids=[r.id for r in replies[:2]], jsonl="{}\n", sha256="x" * 64, skipped=[], now=clock.now()
         )
-        job = FineTuneJob(dataset_id=dataset.id, state=JobState.SUBMITTED, provider="p", base_model="base",
-                          attempts=0, created_at=clock.now(), updated_at=clock.now())
-        session.add(job)
-        session.flush()
+        job_id = queries.create_job(session, FineTuneJob(
+            dataset_id=dataset.id, state=JobState.SUBMITTED, provider="p", base_model="base",
+            attempts=0, created_at=clock.now(), updated_at=clock.now()))
         assert queries.example_counts(session).untrained == 3
-        job.state = JobState.SUCCEEDED
-        session.flush()
+        assert queries.transition_job(session, job_id, JobState.SUBMITTED, JobState.SUCCEEDED, clock.now())
         assert queries.example_counts(session) == queries.ExampleCounts(approved=3, untrained=1)
         assert [r.id for r in queries.approved_replies(session)] == [r.id for r in replies]
 
@@ -100,18 +89,18 @@ def test_the_active_model_is_the_latest_swap_and_defaults_to_the_base_model(db, 
 
 def test_notifications_wait_in_the_outbox_until_sent(db, clock):
     with db.session() as session:
-        queries.enqueue_notification(session, "job_succeeded", {"job": {"id": 1}}, clock.now())
+        queries.enqueue_notification(session, NotificationKind.JOB_SUCCEEDED, {"job": {"id": 1}}, clock.now())
     with db.session() as session:
         pending = queries.pending_notifications(session)
         assert [n.kind for n in pending] == ["job_succeeded"]
-        pending[0].sent_at = clock.now()
+        queries.record_notification_attempt(session, pending[0].id, None, clock.now())
     with db.session() as session:
         assert queries.pending_notifications(session) == []
 
 
 def test_the_notify_channel_follows_the_most_recent_approval(db, clock):
     with db.session() as session:
-        first, second = _reply(session, clock, 1, "C1"), _reply(session, clock, 2, "C2")
+        first, second = _reply(session, clock, 1, channel="C1"), _reply(session, clock, 2, channel="C2")
         assert queries.last_approved_channel(session) is None
         queries.add_approval(session, second, "U2", "+1", clock.now())
         queries.add_approval(session, first, "U2", "+1", clock.now())
@@ -120,15 +109,13 @@ def test_the_notify_channel_follows_the_most_recent_approval(db, clock):
 
 def test_replies_left_pending_by_a_dead_process_are_marked_failed(db, clock):
     with db.session() as session:
-        old = queries.start_reply(session, channel="C1", source_ts="1.1", thread_ts="1.1", user_id="U1", team_id=None,
+        old = queries.claim_reply(session, channel="C1", source_ts="1.1", thread_ts="1.1", user_id="U1", team_id=None,
                                   model="base", messages=[], now=clock.now())
     clock.advance(600)
     with db.session() as session:
-        fresh = queries.start_reply(session, channel="C1", source_ts="1.2", thread_ts="1.2", user_id="U1", team_id=None,
+        fresh = queries.claim_reply(session, channel="C1", source_ts="1.2", thread_ts="1.2", user_id="U1", team_id=None,
                                     model="base", messages=[], now=clock.now())
         assert queries.fail_abandoned_replies(session, clock.now() - timedelta(minutes=5)) == 1
     with db.session() as session:
-        from storage.models import Reply
-
-        assert session.get(Reply, old.id).status == "failed"
-        assert session.get(Reply, fresh.id).status == "pending"
+        assert session.get(Reply, old).status == ReplyStatus.FAILED
+        assert session.get(Reply, fresh).status == ReplyStatus.PENDING

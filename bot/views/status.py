@@ -1,0 +1,75 @@
+"""`/finetune status` and `/finetune help`: where everything stands, and what the command can do."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from finetune.views import JobView, PipelineStatus
+
+SUBCOMMANDS = {
+    "status": "where everything stands: reply model, examples, last job, next run",
+    "run": "start a fine-tuning job now, if there are new approved examples",
+    "cancel": "cancel the fine-tuning job in flight",
+    "help": "this list",
+}
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def help_text(unknown: str | None = None) -> str:
+    lines = [f"I don't know `/finetune {unknown}`." if unknown else "*/finetune* subcommands:"]
+    if unknown:
+        lines.append("*/finetune* subcommands:")
+    lines += [f"• `/finetune {name}` — {what}" for name, what in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def job_line(job: JobView) -> str:
+    parts = [f"#{job.id}"]
+    if job.provider_job_id:
+        parts.append(f"`{job.provider_job_id}`")
+    parts.append(f"*{job.label}*")
+    parts.append(f"{job.example_count} examples")
+    parts.append(f"created {when(job.created_at)}")
+    if job.finished_at:
+        parts.append(f"finished {when(job.finished_at)}")
+    text = " · ".join(parts)
+    if job.fine_tuned_model:
+        text += f"\n    model `{job.fine_tuned_model}`"
+    if job.error_message:
+        text += f"\n    error: {job.error_message}"
+    return text
+
+
+def deadline_line(until: date, today: date) -> str:
+    if today > until:
+        return (f"• :warning: The provider stopped taking new fine-tuning jobs after {until.isoformat()}; "
+                "the current model keeps answering.")
+    days = (until - today).days
+    return (f"• :calendar: The provider takes new fine-tuning jobs until {until.isoformat()} ({days} days left); "
+            "fine-tuned models keep answering after that.")
+
+
+def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str, today: date | None = None) -> str:
+    active = status.active
+    if active.unavailable:
+        since = f"(the base model: `{active.unavailable}` is no longer served, since {when(active.since)})"
+    elif active.since:
+        since = f"since {when(active.since)}"
+    else:
+        since = "(the base model; no fine-tune yet)"
+    counts = status.counts
+    lines = [
+        "*Fine-tuning status*",
+        f"• Reply model: `{active.model}` {since}",
+        f"• Approved examples: {counts.approved} in total, {counts.untrained} not yet trained on",
+        f"• Threshold: a scheduled run starts a job at {status.min_examples} new approved examples",
+        f"• Last job: {job_line(status.last_job) if status.last_job else 'none yet'}",
+        f"• Next scheduled run: {when(next_run)} (`{schedule}`)",
+    ]
+    if status.paused_reason:
+        lines.append(f"• :double_vertical_bar: {status.paused_reason}")
+    if status.accepts_jobs_until and today:
+        lines.append(deadline_line(status.accepts_jobs_until, today))
+    return "\n".join(lines)
