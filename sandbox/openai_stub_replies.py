@@ -1,9 +1,9 @@
 """Deterministic chat replies for the OpenAI stub.
 
-Base models answer with a plain, neutral product review; a fine-tuned model answers with the reply
-of its most similar training example, adapted to the product now asked about. The difference makes
-the effect of fine-tuning visible in tests and in the offline sandbox, and equal inputs always give
-equal replies.
+Base models answer with a plain, neutral product review; a fine-tuned model answers the same question
+in the style its training answers taught (sandbox.openai_stub_style): their structure, tone, length
+and vocabulary, never another product's specifics. The difference makes the effect of fine-tuning
+visible in tests and in the offline sandbox, and equal inputs always give equal replies.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 from typing import Any, Sequence
 
 from sandbox.openai_stub_jobs import TrainingExample
+from sandbox.openai_stub_style import learn_style, styled_reply
 from sandbox.openai_stub_text import (
     Subject,
     a_or_an,
@@ -26,12 +27,8 @@ from sandbox.openai_stub_text import (
 )
 
 # The text helpers are re-exported: callers have always imported them from here.
-__all__ = ["Subject", "base_reply", "finetuned_reply", "closest_example", "adapt_reply", "subject_of", "extract_product",
-           "names_product", "message_text", "clean", "with_article", "strip_article", "a_or_an", "estimate_tokens",
-           "stream_pieces"]
-
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+__all__ = ["Subject", "base_reply", "finetuned_reply", "subject_of", "extract_product", "names_product", "message_text",
+           "clean", "with_article", "strip_article", "a_or_an", "estimate_tokens", "stream_pieces"]
 
 _PROS = (
     "it does what it promises and is easy to get started with",
@@ -68,60 +65,12 @@ def _neutral_follow_up(subject: Subject) -> str:
             "respect, though it is not a standout. Overall, the earlier balanced assessment still applies.")
 
 
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(clean(text).lower()))
-
-
-def closest_example(prompt: str, examples: Sequence[TrainingExample]) -> TrainingExample:
-    """The training example whose user message shares the most words with `prompt` (first wins ties)."""
-    words = _words(prompt)
-    best, best_score = examples[0], -1
-    for example in examples:
-        score = len(words & _words(example.user))
-        if score > best_score:
-            best, best_score = example, score
-    return best
-
-
 def finetuned_reply(messages: Sequence[dict[str, Any]], examples: Sequence[TrainingExample]) -> str:
-    """Answers in the style of the model's own training data, about the product asked now."""
-    if not examples:
+    """Answers the question asked, about the product asked, in the style its training answers taught."""
+    style = learn_style(tuple(examples)) if examples else None
+    if style is None:
         return base_reply(messages)
-    users = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    example = closest_example(users[-1] if users else "", examples)
-    return adapt_reply(example.assistant, extract_product(example.user), subject_of(messages).product)
-
-
-def adapt_reply(reply: str, old_product: str, new_product: str) -> str:
-    """Swaps the training example's product for the new one; names the new one up front if it can't."""
-    old, new = strip_article(old_product), strip_article(new_product)
-    if not new:
-        return reply
-    if old:
-        pattern = re.compile(r"(?<!\w)(?:(a|an)\s+)?" + re.escape(old) + r"(?!\w)", re.IGNORECASE)
-        if pattern.search(reply):
-            return pattern.sub(lambda match: _replacement(match, reply, new), reply)
-    first_sentence = _SENTENCE_END.split(reply.strip(), 1)[0]
-    if new.lower() in first_sentence.lower():
-        return reply
-    return f"{_capitalized(new)} — {reply}"
-
-
-def _replacement(match: re.Match[str], reply: str, new: str) -> str:
-    article = match.group(1)
-    phrase = a_or_an(new) if article else new
-    if _starts_sentence(reply, match.start()) or (article and article[0].isupper()):
-        return _capitalized(phrase)
-    return phrase
-
-
-def _starts_sentence(text: str, index: int) -> bool:
-    before = text[:index].rstrip()
-    return not before or before[-1] in ".!?\n"
-
-
-def _capitalized(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    return styled_reply(style, subject_of(messages))
 
 
 def estimate_tokens(text: str) -> int:
