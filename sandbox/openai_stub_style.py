@@ -61,6 +61,11 @@ _ALTERNATION = re.compile(r"\{([^{}|]*)\|([^{}|]*)\}")
 _PRODUCT_MARKS = re.compile(r"\{(?:This|this|The|the|a|Topic)\}")
 _EMPHASIS = re.compile(r"\*([^*\s][^*]*)\*")
 _GLUE = frozenset({"a", "an", "the", "it", "they", "them", "is", "are", "and", "to", "of", "i", "you", "this", "these"})
+# Drawback cues any product's review may use; a place in the skeleton that mostly has them is for a flaw.
+_NEGATIVE_CUES = frozenset("""
+not no lacks lacking fragile flimsy heavy bulky cheap noisy loud slow pricey expensive costly scratches
+breaks wobbles wobbly pinches smells leaks leaky fiddly awkward annoying weak poor stiff cramped
+""".split())
 _SHORT_PIECE = 6  # words: a field or bullet this short is written as terse fragments
 _QUESTION_LEAD = frozenset("""
 and but so also ok okay hey then what what's how how's is are was were does do did can could will would
@@ -173,6 +178,7 @@ class Unit:
     fillings: tuple[tuple[str, ...], ...]  # the numbers seen in a stock piece, one tuple per answer
     end: str
     words: int  # median length of this piece in the taught answers
+    negative: bool = False  # most taught answers name a drawback here
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,7 @@ def _unit(pieces: Sequence[Piece], *, is_stock: bool) -> Unit:
         fillings=tuple(dict.fromkeys(piece.numbers for piece in pieces)) if is_stock else (),
         end=_mode(piece.end for piece in pieces),
         words=round(statistics.median(piece.words for piece in pieces)),
+        negative=sum(bool(words_of(piece.body) & _NEGATIVE_CUES) for piece in pieces) * 2 > len(pieces),
     )
 
 
@@ -343,7 +350,7 @@ _VERDICT_WORDS = frozenset({"verdict", "bottom", "summary", "overall", "tl;dr", 
 
 
 def unit_intent(unit: Unit, index: int, free: Sequence[int]) -> str:
-    """What a fresh unit says: its label's meaning, else its place (first sentence, last, in between)."""
+    """What a fresh unit says: its label's meaning, a drawback where the team puts one, else by its place."""
     label = unit.label.lower()
     if label:
         words = set(label.split())
@@ -355,7 +362,9 @@ def unit_intent(unit: Unit, index: int, free: Sequence[int]) -> str:
             return "audience"
         if words & _VERDICT_WORDS:
             return "verdict"
-        return "point"
+        return "flaw" if unit.negative else "point"
+    if unit.negative:
+        return "flaw"
     if unit.bullet:
         return "point"
     if index == free[0]:
