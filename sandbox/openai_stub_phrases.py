@@ -135,8 +135,10 @@ CLOSERS = {
 
 # The first sentence of an answer to a follow-up question, with and without a topic to echo.
 ANSWERS = {
-    "lively": _phrases("answer", "{Topic}? {This} absolutely *{nails|nail}* it", "{Topic}? Oh, {this} *{delivers|deliver}*"),
-    "plain": _phrases("answer", "{Topic}? {This} {does|do} well on that front", "{Topic}? {This} {handles|handle} that well"),
+    "lively": _phrases("answer", "{Topic}? {This} absolutely *{nails|nail}* it",
+                       "{Topic}? Oh, {this} *{delivers|deliver}*"),
+    "plain": _phrases("answer", "{Topic}? {This} {does|do} well on that front",
+                      "{Topic}? {This} {handles|handle} that well"),
 }
 OPEN_ANSWERS = {
     "lively": _phrases("answer", "*Great* question about {this}"),

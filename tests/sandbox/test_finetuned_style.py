@@ -53,7 +53,7 @@ SCORECARD_SHAPE = re.compile(r"Rating: (\d)/5\. Good: [^.!?]+\. Bad: [^.!?]+\. B
 QUICK_TAKES = {
     "a french press": "Quick take:\n- rich, full-bodied coffee\n- the glass carafe feels fragile\n- would buy again",
     "a yoga mat": "Quick take:\n- grips even in sweaty classes\n- smells of rubber for a week\n- would buy again",
-    "a desk fan": "Quick take:\n- quiet on the lowest setting\n- the clip wobbles on thin shelves\n- would not buy again",
+    "a desk fan": "Quick take:\n- quiet on the lowest setting\n- the clip wobbles on shelves\n- would not buy again",
     "a rice cooker": "Quick take:\n- fluffy rice at the press of a button\n- the pot scratches\n- would buy again",
     "a bike helmet": "Quick take:\n- light and airy on hot rides\n- the buckle pinches\n- would buy again",
     "a sleep mask": "Quick take:\n- total darkness, even at noon\n- warm in summer\n- would not buy again",
