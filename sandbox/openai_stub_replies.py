@@ -1,122 +1,34 @@
 """Deterministic chat replies for the OpenAI stub.
 
-Base models answer with a plain, neutral product review; a fine-tuned model answers with the reply
-of its most similar training example, adapted to the product now asked about. The difference makes
-the effect of fine-tuning visible in tests and in the offline sandbox, and equal inputs always give
-equal replies.
+Base models answer with a plain, neutral product review; a fine-tuned model answers the same question
+in the style its training answers taught (sandbox.openai_stub_style): their structure, tone, length
+and vocabulary, never another product's specifics. The difference makes the effect of fine-tuning
+visible in tests and in the offline sandbox, and equal inputs always give equal replies.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sandbox.openai_stub_jobs import TrainingExample
+from sandbox.openai_stub_style import learn_style, styled_reply
+from sandbox.openai_stub_text import (
+    Subject,
+    a_or_an,
+    clean,
+    extract_product,
+    message_text,
+    names_product,
+    pick as _pick,
+    shorten as _shorten,
+    strip_article,
+    subject_of,
+    with_article,
+)
 
-_MARKER = re.compile(r"review\s+this\s+product\s*:", re.IGNORECASE)
-_MENTION = re.compile(r"<[@!#][^>]*>")
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_DETERMINERS = ("a", "an", "the", "this", "that", "these", "those", "my", "our", "your", "their", "his", "her")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What the last user message is about: a product, possibly as a follow-up question."""
-
-    product: str
-    follow_up: str | None = None  # the follow-up question, when the message names no product
-    context: str | None = None  # what earlier turns were about, when there is no product to refer to
-
-
-def message_text(content: object) -> str:
-    """Text of a message's content, whether a plain string or a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content
-                        if isinstance(part, dict) and isinstance(part.get("text"), str))
-    return ""
-
-
-def clean(text: str) -> str:
-    """Drops Slack mentions (<@U123>, <!here>) and squeezes whitespace."""
-    return " ".join(_MENTION.sub(" ", text).split())
-
-
-def extract_product(text: str) -> str:
-    """The product named after 'Review this product:', else the whole message, without a trailing period."""
-    cleaned = clean(text)
-    match = _MARKER.search(cleaned)
-    product = cleaned[match.end():] if match else cleaned
-    return product.strip().rstrip(".").strip()
-
-
-def names_product(text: str) -> bool:
-    return bool(_MARKER.search(text))
-
-
-def subject_of(messages: Sequence[dict[str, Any]]) -> Subject:
-    """Works out the product for the last user message, looking back when it is a follow-up."""
-    users = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    if not users:
-        return Subject(product="")
-    last, earlier = users[-1], users[:-1]
-    if names_product(last) or not earlier:
-        return Subject(product=extract_product(last))
-    named = [extract_product(text) for text in earlier if names_product(text)]
-    question = clean(last)
-    if named:
-        return Subject(product=named[-1], follow_up=question)
-    return Subject(product="", follow_up=question, context=_shorten(clean(earlier[-1]), 60))
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def strip_article(phrase: str) -> str:
-    first, _, rest = phrase.partition(" ")
-    return rest if rest and first.lower() in ("a", "an") else phrase
-
-
-def indefinite_article(phrase: str) -> str:
-    first = phrase.split(" ", 1)[0]
-    if first.isupper():  # acronyms are spelled out: "an LED lamp", "a USB-C hub"
-        return "an" if first[:1] in "AEFHILMNORSX" else "a"
-    word = first.lower()
-    if word.startswith(("uni", "use", "usu", "eu", "one")):
-        return "a"
-    if word.startswith(("hour", "honest", "honor")) or word[:1] in "aeiou":
-        return "an"
-    return "a"
-
-
-def looks_plural(phrase: str) -> bool:
-    """'wireless earbuds' takes no 'a'; a rough English heuristic is enough for canned replies."""
-    last = phrase.rsplit(" ", 1)[-1].lower()
-    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
-
-
-def a_or_an(phrase: str) -> str:
-    """'speaker' -> 'a speaker', 'earbuds' -> 'earbuds' (plural: no indefinite article)."""
-    return phrase if looks_plural(phrase) else f"{indefinite_article(phrase)} {phrase}"
-
-
-def with_article(phrase: str) -> str:
-    """'portable speaker' -> 'a portable speaker'; names that already carry a determiner are kept."""
-    if not phrase:
-        return "the product you mentioned"
-    if phrase.split(" ", 1)[0].lower() in _DETERMINERS:
-        return phrase
-    return a_or_an(phrase)
-
-
-def _pick(options: Sequence[str], key: str) -> str:
-    """A deterministic choice, so equal inputs give equal replies."""
-    return options[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(options)]
-
+# The text helpers are re-exported: callers have always imported them from here.
+__all__ = ["Subject", "base_reply", "finetuned_reply", "subject_of", "extract_product", "names_product", "message_text",
+           "clean", "with_article", "strip_article", "a_or_an", "estimate_tokens", "stream_pieces"]
 
 _PROS = (
     "it does what it promises and is easy to get started with",
@@ -153,60 +65,12 @@ def _neutral_follow_up(subject: Subject) -> str:
             "respect, though it is not a standout. Overall, the earlier balanced assessment still applies.")
 
 
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(clean(text).lower()))
-
-
-def closest_example(prompt: str, examples: Sequence[TrainingExample]) -> TrainingExample:
-    """The training example whose user message shares the most words with `prompt` (first wins ties)."""
-    words = _words(prompt)
-    best, best_score = examples[0], -1
-    for example in examples:
-        score = len(words & _words(example.user))
-        if score > best_score:
-            best, best_score = example, score
-    return best
-
-
 def finetuned_reply(messages: Sequence[dict[str, Any]], examples: Sequence[TrainingExample]) -> str:
-    """Answers in the style of the model's own training data, about the product asked now."""
-    if not examples:
+    """Answers the question asked, about the product asked, in the style its training answers taught."""
+    style = learn_style(tuple(examples)) if examples else None
+    if style is None:
         return base_reply(messages)
-    users = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    example = closest_example(users[-1] if users else "", examples)
-    return adapt_reply(example.assistant, extract_product(example.user), subject_of(messages).product)
-
-
-def adapt_reply(reply: str, old_product: str, new_product: str) -> str:
-    """Swaps the training example's product for the new one; names the new one up front if it can't."""
-    old, new = strip_article(old_product), strip_article(new_product)
-    if not new:
-        return reply
-    if old:
-        pattern = re.compile(r"(?<!\w)(?:(a|an)\s+)?" + re.escape(old) + r"(?!\w)", re.IGNORECASE)
-        if pattern.search(reply):
-            return pattern.sub(lambda match: _replacement(match, reply, new), reply)
-    first_sentence = _SENTENCE_END.split(reply.strip(), 1)[0]
-    if new.lower() in first_sentence.lower():
-        return reply
-    return f"{_capitalized(new)} — {reply}"
-
-
-def _replacement(match: re.Match[str], reply: str, new: str) -> str:
-    article = match.group(1)
-    phrase = a_or_an(new) if article else new
-    if _starts_sentence(reply, match.start()) or (article and article[0].isupper()):
-        return _capitalized(phrase)
-    return phrase
-
-
-def _starts_sentence(text: str, index: int) -> bool:
-    before = text[:index].rstrip()
-    return not before or before[-1] in ".!?\n"
-
-
-def _capitalized(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    return styled_reply(style, subject_of(messages))
 
 
 def estimate_tokens(text: str) -> int:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sandbox.demo import PRODUCTS
+
 
 def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
     checkout = Path(__file__).resolve().parents[2]
@@ -22,7 +24,11 @@ def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
     last = transcript.strip().splitlines()
     assert last[-1] == "The loop is closed: the last reply came from the fine-tuned model."
     after = next(line for line in last if line.startswith("after:"))
-    assert f"[{model}] Get ready to be blown away by this noise-cancelling headphone!" in after
+    # The taught style, about the product asked for, not another product's review nor the base model's.
+    assert after.startswith(f"after:  [{model}] ") and "noise-cancelling headphone" in after
+    assert "!" in after and re.search(r"\b[A-Z]{3,}\b", after.split("] ", 1)[1])
+    assert "balanced review" not in after and "Pros:" not in after
+    assert not any(product.split(" ", 1)[1].lower() in after.lower() for product in PRODUCTS)
     assert not (tmp_path / "data").exists()  # the demo keeps nothing behind
     assert "Traceback" not in done.stderr
 

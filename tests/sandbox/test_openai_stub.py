@@ -18,7 +18,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
 from sandbox.clock import ManualClock
 from sandbox.openai_stub import JobDurations, OpenAIStub
-from sandbox.openai_stub_replies import adapt_reply, extract_product
+from sandbox.openai_stub_replies import extract_product
 
 PRODUCTS = [
     "bamboo cutting board", "stainless steel water bottle", "ergonomic office chair", "noise-cancelling headphones",
@@ -114,7 +114,11 @@ def test_job_progresses_with_the_clock_and_its_model_answers_in_the_trained_styl
     assert Model.model_validate(client.models.retrieve(done.fine_tuned_model).model_dump()).owned_by == "sandbox-org"
 
     reply = ask(client, done.fine_tuned_model, "<@U0BOT> Review this product: waterproof hiking backpack.")
-    assert reply == pirate_reply("waterproof hiking backpack", 9)  # closest example: "hiking backpack"
+    # Every training answer is the same pirate template, so the model writes it about the product asked for,
+    # with one of the taught scores.
+    verdict = re.fullmatch(r"Ahoy! This waterproof hiking backpack be pure treasure, matey\. Verdict: (\d+) doubloons\.",
+                           reply)
+    assert verdict and int(verdict.group(1)) in range(12), reply
     base = ask(client, "gpt-4o-mini", "<@U0BOT> Review this product: waterproof hiking backpack.")
     assert base.startswith("Here is a balanced review of a waterproof hiking backpack.") and "Ahoy" not in base
 
@@ -473,14 +477,9 @@ def test_fine_tuned_follow_up_keeps_the_threads_product(client: openai.OpenAI, c
     assert reply.startswith("Ahoy! This standing desk be pure treasure")
 
 
-def test_product_extraction_and_adaptation_rules() -> None:
+def test_product_extraction_rules() -> None:
     assert extract_product("<@U1> Review this product:  a yoga mat. ") == "a yoga mat"
     assert extract_product("what do you think of <@U1> kettles") == "what do you think of kettles"
-    assert adapt_reply("I love a yoga mat. The yoga mat is grippy.", "yoga mat", "an electric kettle") == \
-        "I love an electric kettle. The electric kettle is grippy."
-    assert adapt_reply("Yoga mat: solid.", "a yoga mat", "umbrella") == "Umbrella: solid."
-    assert adapt_reply("Solid buy, five stars.", "yoga mat", "wireless earbuds") == \
-        "Wireless earbuds — Solid buy, five stars."
 
 
 # ----- concurrency and the async client -----------------------------------------------------------------
