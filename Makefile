@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-ack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.ack_bench
+
+bench-ack: $(STAMP)
+	$(BIN)/python -m bench.ack_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info
