@@ -334,7 +334,7 @@ def render(results: Sequence[RateResult], seconds: float) -> str:
     header = [name.rjust(width) for name, width in COLUMNS]
     lines.append("  ".join(header))
     for r in results:
-        lines.append("  ".join(cell.rjust(width) for cell, (_, width) in zip(table_row(r), COLUMNS)))
+        lines.append("  ".join(cell.rjust(width) for cell, (_, width) in zip(table_row(r), COLUMNS, strict=True)))
     misses, late = goal_misses(results), client_warnings(results)
     goal = f"bot ack p99 <= {GOAL_RATIO}x bare and <= {GOAL_P99_MS:.0f} ms at every rate, 0 lost, 0 resets"
     lines.append("")

@@ -10,8 +10,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sandbox.clock import ManualClock
 from finetune.dataset import build_dataset
+from sandbox.clock import ManualClock
 from sandbox.offline import sandbox_stack
 from sandbox.stack import LocalStack
 from storage import queries

@@ -24,7 +24,7 @@ EVENT_IDS_KEPT = timedelta(days=2)  # Slack redelivers within minutes; keep ids 
 
 
 class EventWork:
-    def __init__(self, db: Database, clock: Clock, *, workers: int = 16, queued: int = 500) -> None:
+    def __init__(self, db: Database, clock: Clock, *, workers: int = 8, queued: int = 300) -> None:
         self.db = db
         self.clock = clock
         self._slots = threading.BoundedSemaphore(workers + queued)

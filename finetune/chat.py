@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
 from openai import OpenAI
@@ -61,7 +61,7 @@ class ChatModel:
         """Streams the answer, calling on_text with the text so far; returns the whole, non-empty answer."""
         parts: list[str] = []
         try:
-            stream = self._client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[call-overload]
+            stream = self._client.chat.completions.create(model=model, messages=cast(Any, messages), stream=True)
             with stream:
                 for chunk in stream:
                     if not chunk.choices:

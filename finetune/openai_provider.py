@@ -1,7 +1,7 @@
 """FineTuningProvider over the openai SDK: OpenAI itself, or any OpenAI-compatible endpoint (base_url)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import openai
@@ -32,7 +32,7 @@ def provider_error(exc: openai.APIError, api_key: str = "") -> ProviderError:
 
 
 def _when(seconds: int | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc) if seconds else None
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
 
 
 def to_provider_job(job: Any) -> ProviderJob:

@@ -76,7 +76,7 @@ class Pipeline:
             for job_id in ids:
                 self._advance(job_id, refresh=True)
             with self.db.session() as session:
-                return [JobView.of(queries.get_job(session, job_id)) for job_id in ids]
+                return [JobView.of(queries.require_job(session, job_id)) for job_id in ids]
 
     def cancel(self) -> TickResult:
         with self.lease.held() as held:
@@ -168,14 +168,14 @@ class Pipeline:
             steps[JobState.SUBMITTED] = self._refresh
         while True:
             with self.db.session() as session:
-                state = JobState(queries.get_job(session, job_id).state)
+                state = JobState(queries.require_job(session, job_id).state)
             step = steps.get(state)
             if step is None or not step(job_id) or state == JobState.SUBMITTED:
                 return self._result(job_id)
 
     def _result(self, job_id: int) -> TickResult:
         with self.db.session() as session:
-            job = JobView.of(queries.get_job(session, job_id))
+            job = JobView.of(queries.require_job(session, job_id))
         if job.state == JobState.SUBMITTED:
             return TickResult(Outcome.SUBMITTED, f"Job {job.provider_job_id} submitted ({job.example_count} examples).", job.id)
         if job.state in (JobState.PREPARING, JobState.UPLOADED):
@@ -185,7 +185,7 @@ class Pipeline:
 
     def _upload(self, job_id: int) -> bool:
         with self.db.session() as session:
-            job = queries.get_job(session, job_id)
+            job = queries.require_job(session, job_id)
             filename = f"finetune-bot-dataset-{job.dataset_id}.jsonl"
             content = job.dataset.jsonl.encode()
         try:
@@ -204,9 +204,10 @@ class Pipeline:
 
     def _create(self, job_id: int) -> bool:
         with self.db.session() as session:
-            job = queries.get_job(session, job_id)
+            job = queries.require_job(session, job_id)
             metadata = _metadata(job)
             model, file_id, suffix = job.base_model, job.file_id, job.suffix
+        assert file_id is not None, "an uploaded job has its file"
         try:
             # An earlier attempt may have created the job and then lost the answer, or lost our record of
             # it (a crash, a failed commit): always look before creating.
@@ -232,7 +233,7 @@ class Pipeline:
     def _remote_twin(self, job_id: int) -> ProviderJob | None:
         """The provider's job for this one, if a creation went through unseen; None when unknown or unreachable."""
         with self.db.session() as session:
-            job = queries.get_job(session, job_id)
+            job = queries.require_job(session, job_id)
             if job.state != JobState.UPLOADED:
                 return None
             metadata = _metadata(job)
@@ -243,7 +244,8 @@ class Pipeline:
 
     def _refresh(self, job_id: int) -> bool:
         with self.db.session() as session:
-            provider_job_id = queries.get_job(session, job_id).provider_job_id
+            provider_job_id = queries.require_job(session, job_id).provider_job_id
+        assert provider_job_id is not None, "a submitted job has the provider's id"
         try:
             remote = self.provider.get_job(provider_job_id)
         except ProviderRefused as exc:
@@ -290,7 +292,7 @@ class Pipeline:
     def _provider_failed(self, job_id: int, state: JobState, exc: ProviderError, doing: str) -> None:
         """A refusal ends the job at once; a passing error is retried by the poller, a few times at most."""
         with self.db.session() as session:
-            attempts = queries.get_job(session, job_id).attempts + 1
+            attempts = queries.require_job(session, job_id).attempts + 1
         if attempts >= self.config.max_attempts and (twin := self._remote_twin(job_id)) is not None:
             self._adopt(job_id, twin)
             return
@@ -317,7 +319,7 @@ class Pipeline:
             log.info("job %s was no longer %s; leaving it as the other step left it", job_id, expected)
             return False
         if (kind := ANNOUNCEMENTS.get(target)) is not None:
-            notice = JobNotice(kind, JobView.of(queries.get_job(session, job_id)))
+            notice = JobNotice(kind, JobView.of(queries.require_job(session, job_id)))
             queries.enqueue_notification(session, kind, notice.payload(), now)
         return True
 

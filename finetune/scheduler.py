@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -52,12 +52,12 @@ class FinetuneScheduler:
             ScheduledRun(
                 POLL_JOB,
                 "poll fine-tuning jobs",
-                IntervalTrigger(seconds=poll_seconds, start_date=clock.now(), timezone=timezone.utc),
+                IntervalTrigger(seconds=poll_seconds, start_date=clock.now(), timezone=UTC),
                 self.run_poll,
             ),
         )
         self._scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
         for scheduled in self.runs:

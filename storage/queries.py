@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, Result, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,12 @@ from storage.models import (
     Reply,
 )
 
+
+def _changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched: how a compare-and-set knows it won."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
 # --- Slack events ---------------------------------------------------------------------------------
 
 
@@ -38,7 +44,7 @@ def claim_event(session: Session, event_id: str, now: datetime) -> bool:
 
 def forget_events_before(session: Session, cutoff: datetime) -> int:
     result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < cutoff))
-    return result.rowcount or 0
+    return _changed(result)
 
 
 # --- replies --------------------------------------------------------------------------------------
@@ -97,7 +103,7 @@ def finish_reply(session: Session, reply_id: int, *, text: str, model: str, now:
     result = session.execute(
         update(Reply).where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING).values(**values)
     )
-    return bool(result.rowcount)
+    return bool(_changed(result))
 
 
 def fail_reply(session: Session, reply_id: int, reason: str) -> bool:
@@ -107,7 +113,7 @@ def fail_reply(session: Session, reply_id: int, reason: str) -> bool:
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
         .values(status=ReplyStatus.FAILED, error=reason)
     )
-    return bool(result.rowcount)
+    return bool(_changed(result))
 
 
 def fail_abandoned_replies(session: Session, started_before: datetime) -> int:
@@ -117,7 +123,7 @@ def fail_abandoned_replies(session: Session, started_before: datetime) -> int:
         .where(Reply.status == ReplyStatus.PENDING, Reply.created_at < started_before)
         .values(status=ReplyStatus.FAILED, error="the bot stopped before this answer was finished")
     )
-    return result.rowcount or 0
+    return _changed(result)
 
 
 def get_reply(session: Session, reply_id: int) -> Reply | None:
@@ -229,6 +235,7 @@ def _apply_reaction(
             return active
         except IntegrityError:  # the same emoji's other event got there first
             row = session.scalar(select(Approval).where(*where).with_for_update())
+            assert row is not None, "the row that won the insert race is there"
     if event_ts is not None and float(event_ts) <= float(row.event_ts):
         return False
     changed = row.active != active
@@ -283,7 +290,7 @@ def transition_job(
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return bool(result.rowcount)
+    return bool(_changed(result))
 
 
 def update_job(session: Session, job_id: int, expected: JobState, now: datetime, **fields: Any) -> bool:
@@ -305,6 +312,14 @@ def get_job(session: Session, job_id: int) -> FineTuneJob | None:
     return session.get(FineTuneJob, job_id)
 
 
+def require_job(session: Session, job_id: int) -> FineTuneJob:
+    """A job the caller knows exists (it holds its id from an earlier read)."""
+    job = session.get(FineTuneJob, job_id)
+    if job is None:
+        raise LookupError(f"fine-tuning job {job_id} does not exist")
+    return job
+
+
 def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
     """True when `owner` holds the lease until now + ttl: it was free, expired, or already ours."""
     try:
@@ -318,7 +333,7 @@ def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: time
         .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at < now))
         .values(owner=owner, expires_at=now + ttl)
     )
-    return bool(taken.rowcount)
+    return bool(_changed(taken))
 
 
 def release_lease(session: Session, name: str, owner: str, now: datetime) -> None:
@@ -354,7 +369,7 @@ def mark_model_unavailable(session: Session, model: str, now: datetime) -> bool:
         .where(ModelActivation.model == model, ModelActivation.unavailable_at.is_(None))
         .values(unavailable_at=now)
     )
-    return bool(result.rowcount)
+    return bool(_changed(result))
 
 
 def activate_model(session: Session, model: str, job_id: int | None, now: datetime) -> None:

@@ -8,9 +8,9 @@ from openai import OpenAI
 
 from finetune.openai_provider import OpenAIFineTuning
 from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.reply_model import ReplyModel
 from finetune.states import IllegalTransition, JobState, check_transition
 from sandbox.openai_stub import OpenAIStub
-from finetune.reply_model import ReplyModel
 from storage import queries
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve

@@ -1,17 +1,17 @@
 """The schedule: a cron line starts jobs, an interval polls them; both driven here by a test clock."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from openai import OpenAI
 
+from finetune.cron import parse_cron
 from finetune.openai_provider import OpenAIFineTuning
 from finetune.pipeline import Pipeline, PipelineConfig
-from finetune.cron import parse_cron
 from finetune.scheduler import TICK_JOB, FinetuneScheduler
-from sandbox.schedule import ManualSchedule
 from sandbox.openai_stub import OpenAIStub
+from sandbox.schedule import ManualSchedule
 from storage.db import Database
 from storage.enums import Trigger
 from tests.support.factories import approve_examples as approve
@@ -45,15 +45,15 @@ def polled(stub) -> int:
 
 def test_the_nightly_tick_fires_at_its_cron_time_in_utc(scheduled, clock):
     scheduler, stub, hooks, _ = scheduled
-    assert scheduler.scheduler.next_tick_at() == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
-    assert scheduler.next_run_at(TICK_JOB) == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
-    clock.set(datetime(2026, 11, 26, 2, 29, tzinfo=timezone.utc))
+    assert scheduler.scheduler.next_tick_at() == datetime(2026, 11, 26, 2, 30, tzinfo=UTC)
+    assert scheduler.next_run_at(TICK_JOB) == datetime(2026, 11, 26, 2, 30, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 26, 2, 29, tzinfo=UTC))
     assert scheduler.run_pending() == ["finetune-poll"]  # hours of missed polls coalesce into one
     assert created(stub) == 0
-    clock.set(datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 11, 26, 2, 30, tzinfo=UTC))
     assert "finetune-tick" in scheduler.run_pending()
     assert created(stub) == 1
-    assert scheduler.next_run_at(TICK_JOB) == datetime(2026, 11, 27, 2, 30, tzinfo=timezone.utc)
+    assert scheduler.next_run_at(TICK_JOB) == datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
     assert hooks == ["after"] * 3
 
 

@@ -6,9 +6,10 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import openai
 import pytest
