@@ -26,6 +26,10 @@ from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
 from storage.db import Database
 
+# The openai client's own retries on 408/409/429/5xx and connection errors, set here rather than left to
+# the SDK's default; job creation turns them off for its one call (finetune.openai_provider).
+OPENAI_RETRIES = 2
+
 
 @dataclass
 class Services:
@@ -67,7 +71,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None, provider: 
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     # `status` runs without credentials and never calls OpenAI; the SDK insists on some key.
-    openai_client = OpenAI(api_key=settings.openai_api_key or "OPENAI_API_KEY-not-set", base_url=settings.openai_base_url)
+    openai_client = OpenAI(
+        api_key=settings.openai_api_key or "OPENAI_API_KEY-not-set",
+        base_url=settings.openai_base_url,
+        max_retries=OPENAI_RETRIES,
+    )
     slack = WebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,

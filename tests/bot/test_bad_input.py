@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from bot.services import OPENAI_RETRIES
 from sandbox.slack_driver import EventsDriver
 from storage import queries
 from storage.models import ProcessedEvent, Reply
@@ -46,7 +47,7 @@ def test_an_empty_mention_gets_a_one_line_hint(stack):
 
 
 def test_an_openai_error_while_replying_becomes_an_apology_and_the_bot_keeps_going(stack):
-    stack.openai.fail_next("chat.completions", 500, count=3)  # the SDK's own two retries included
+    stack.openai.fail_next("chat.completions", 500, count=OPENAI_RETRIES + 1)  # the client's own retries included
     sorry = stack.ask("Review this product: a yoga mat")
     assert sorry["text"].startswith(":sweat: Sorry") and "error 500" in sorry["text"]
     again = stack.ask("Review this product: a yoga mat")
@@ -101,7 +102,7 @@ def test_a_lost_answer_to_job_creation_does_not_create_a_second_job(stack):
 
 
 def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
-    stack.openai.fail_next("files.create", 429, count=3, retry_after=0)
+    stack.openai.fail_next("files.create", 429, count=OPENAI_RETRIES + 1, retry_after=0)
     _ten_approved(stack)
     stack.run_schedule(NIGHT)
     with stack.services.db.session() as session:
@@ -110,7 +111,8 @@ def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
     stack.run_schedule(60)
     stack.run_schedule(60)
     assert stack.services.reply_model.current().startswith("ft:")
-    assert len(stack.openai.requests_to("POST", "/v1/files")) == 4  # 429 three times (the SDK retries twice), then the poller
+    # 429 on the first attempt and each of the client's retries, then the poller's attempt goes through
+    assert len(stack.openai.requests_to("POST", "/v1/files")) == OPENAI_RETRIES + 2
     assert approved_count(stack) == 10
 
 

@@ -15,6 +15,8 @@ from storage import queries
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve
 
+CLIENT_RETRIES = 2  # the openai client's own retries, set explicitly: no assertion leans on the SDK's default
+
 
 @pytest.fixture
 def stub(clock) -> Iterator[OpenAIStub]:
@@ -24,7 +26,7 @@ def stub(clock) -> Iterator[OpenAIStub]:
 
 @pytest.fixture
 def pipeline(db, clock, stub) -> Iterator[Pipeline]:
-    client = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
+    client = OpenAI(api_key="sk-test-key", base_url=stub.base_url, max_retries=CLIENT_RETRIES)
     yield Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE, min_examples=10, suffix="team"))
     client.close()
 
@@ -99,7 +101,7 @@ def test_transient_errors_are_retried_a_few_times_then_the_job_is_given_up(pipel
         pipeline.poll()
     [view] = pipeline.poll()
     assert view.state == "failed" and "upload failed 5 times" in view.error_message
-    assert len(stub.requests_to("POST", "/v1/files")) == 5 * 3  # the SDK's own 2 retries per upload attempt
+    assert len(stub.requests_to("POST", "/v1/files")) == 5 * (CLIENT_RETRIES + 1)  # the client's retries per attempt
 
 
 def test_a_refusal_pauses_the_schedule_but_a_manual_run_tries_again(pipeline, db, clock, stub):
