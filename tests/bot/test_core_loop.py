@@ -192,3 +192,8 @@ def test_a_fine_tuned_model_the_provider_no_longer_serves_falls_back_to_the_base
         from storage import queries
 
         assert queries.find_reply(session, "C0GENERAL", reply["ts"]).model == "gpt-4.1-mini-2025-04-14"
+    # recorded once: the next question goes straight to the base model, and status says why
+    stack.ask("Review this product: a camping stove")
+    assert chat_models(stack)[-1] == "gpt-4.1-mini-2025-04-14" and chat_models(stack).count(ft_model) == 1
+    status = stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "status")["ack"]["text"]
+    assert f"`{ft_model}` is no longer served" in status

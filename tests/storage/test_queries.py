@@ -119,3 +119,32 @@ def test_replies_left_pending_by_a_dead_process_are_marked_failed(db, clock):
     with db.session() as session:
         assert session.get(Reply, old).status == ReplyStatus.FAILED
         assert session.get(Reply, fresh).status == ReplyStatus.PENDING
+
+
+def test_a_job_moves_only_from_the_state_its_caller_read(db, clock):
+    with db.session() as session:
+        dataset = queries.create_dataset(session, reply_ids=[], jsonl="", sha256="x" * 64, skipped=[], now=clock.now())
+        job_id = queries.create_job(session, FineTuneJob(
+            dataset_id=dataset.id, state=JobState.SUBMITTED, provider="p", base_model="base",
+            attempts=0, created_at=clock.now(), updated_at=clock.now()))
+    # a poll and a cancel both read 'submitted'; the first move wins, the second finds the job moved on
+    with db.session() as session:
+        assert queries.transition_job(session, job_id, JobState.SUBMITTED, JobState.CANCELLED, clock.now())
+    with db.session() as session:
+        assert not queries.transition_job(session, job_id, JobState.SUBMITTED, JobState.SUCCEEDED, clock.now(),
+                                          fine_tuned_model="ft:base:org::1")
+        assert not queries.update_job(session, job_id, JobState.SUBMITTED, clock.now(), provider_status="running")
+    with db.session() as session:
+        job = queries.require_job(session, job_id)
+        assert job.state == JobState.CANCELLED and job.fine_tuned_model is None and job.provider_status is None
+
+
+def test_a_model_no_longer_served_is_marked_once_and_the_base_model_answers(db, clock):
+    with db.session() as session:
+        queries.activate_model(session, "ft:base:org::1", None, clock.now())
+    with db.session() as session:
+        assert queries.mark_model_unavailable(session, "ft:base:org::1", clock.now())
+        assert not queries.mark_model_unavailable(session, "ft:base:org::1", clock.now())
+    with db.session() as session:
+        active = queries.active_model(session, "base")
+        assert active.model == "base" and active.unavailable == "ft:base:org::1"
