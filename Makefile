@@ -26,6 +26,8 @@ run: $(STAMP)
 	fi
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

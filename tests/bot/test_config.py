@@ -47,3 +47,14 @@ def test_tokens_and_keys_are_masked_in_log_text():
     line = redact("posting with xoxb-123-456-abcdef and sk-proj-abcdefghijk and my-signing-secret", ["my-signing-secret"])
     assert "xoxb-123" not in line and "sk-proj" not in line and "my-signing-secret" not in line
     assert line.count("[redacted]") == 3
+
+
+def test_loading_settings_does_not_import_the_pipeline_or_any_client():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from bot.config import load_settings; "
+             "print(sorted(m for m in sys.modules if m.startswith(('finetune.pipeline', 'openai', 'slack_bolt', 'storage'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
