@@ -33,6 +33,7 @@ from bot.app import LISTENER_THREADS, HttpServer
 from finetune.clock import SystemClock
 from sandbox.slack_stub import SlackStub
 from sandbox.stack import LocalStack
+from storage.enums import ReplyStatus
 from storage.models import Reply
 
 CHANNEL = "C0GENERAL"
@@ -187,7 +188,7 @@ def wait_until_quiet(stack: LocalStack, source_ts: Sequence[str], limit: float =
     last, still_since = None, started
     while True:
         states = reply_states(stack, source_ts)
-        pending = sum(1 for s in states.values() if s == "pending")
+        pending = sum(1 for s in states.values() if s == ReplyStatus.PENDING)
         signature = (len(states), pending, len(stack.slack.deliveries))
         now = time.monotonic()
         if signature != last:
@@ -214,7 +215,7 @@ def count_outcomes(stack: LocalStack, source_ts: Sequence[str], limit: float = D
     for ts in source_ts:
         if ts not in threads:
             lost += 1
-        elif states.get(ts) == "answered":
+        elif states.get(ts) == ReplyStatus.ANSWERED:
             answered += 1
         else:
             refused += 1

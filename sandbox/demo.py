@@ -70,7 +70,7 @@ def play(stack: LocalStack, out: TextIO) -> str:
     before = _ask(stack, out, FINAL_QUESTION)
 
     out.write("\n== 2. Bob finds them bland and replies `better: …` in each thread; Alice approves with :+1: ==\n")
-    for product, reply in zip(PRODUCTS, replies):
+    for product, reply in zip(PRODUCTS, replies, strict=True):
         better = stack.slack.post_as_user("U0BOB", "C0GENERAL", f"better: {TEAM_ANSWERS[product]}", thread_ts=reply["thread_ts"])
         posted = stack.reply_to("C0GENERAL", better["ts"])
         stack.approve(posted, user="U0ALICE")

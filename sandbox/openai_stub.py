@@ -15,13 +15,14 @@ import random
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from finetune.clock import Clock, SystemClock
-from sandbox.clock import ManualClock
 from sandbox import openai_stub_errors as errors
+from sandbox.clock import ManualClock
 from sandbox.openai_stub_errors import ApiError
 from sandbox.openai_stub_jobs import (
     FINE_TUNABLE_MODELS,
@@ -169,7 +170,7 @@ class OpenAIStub:
 
     # ----- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "OpenAIStub":
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> OpenAIStub:
         """Serves in a daemon thread; port 0 picks a free port (read it back from `base_url`)."""
         if self._server is not None:
             return self
@@ -195,7 +196,7 @@ class OpenAIStub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def __enter__(self) -> "OpenAIStub":
+    def __enter__(self) -> OpenAIStub:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

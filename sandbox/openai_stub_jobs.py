@@ -336,7 +336,7 @@ class JobRecord:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "JobRecord":
+    def from_state(cls, state: dict[str, Any]) -> JobRecord:
         """The inverse of to_state; KeyError/TypeError/ValueError when the state is not one of ours."""
         fields = dict(state)
         fields["durations"] = JobDurations(**fields["durations"])

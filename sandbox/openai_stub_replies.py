@@ -8,7 +8,8 @@ visible in tests and in the offline sandbox, and equal inputs always give equal 
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sandbox.openai_stub_jobs import TrainingExample
 from sandbox.openai_stub_style import learn_style, styled_reply
@@ -19,11 +20,15 @@ from sandbox.openai_stub_text import (
     extract_product,
     message_text,
     names_product,
-    pick as _pick,
-    shorten as _shorten,
     strip_article,
     subject_of,
     with_article,
+)
+from sandbox.openai_stub_text import (
+    pick as _pick,
+)
+from sandbox.openai_stub_text import (
+    shorten as _shorten,
 )
 
 # The text helpers are re-exported: callers have always imported them from here.

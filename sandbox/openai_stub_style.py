@@ -21,9 +21,9 @@ import hashlib
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from sandbox import openai_stub_phrases as bank
 from sandbox.openai_stub_jobs import TrainingExample
@@ -238,7 +238,7 @@ def skeleton(taught: Sequence[TaughtAnswer], stock: frozenset[tuple[str, str]]) 
     counts = Counter(signatures)
     median = statistics.median(len(signature) for signature in signatures)
     typical = max(counts, key=lambda s: (counts[s], -abs(len(s) - median), -signatures.index(s)))
-    matching = [answer for answer, signature in zip(taught, signatures) if signature == typical]
+    matching = [answer for answer, signature in zip(taught, signatures, strict=True) if signature == typical]
     return tuple(_unit([answer.pieces[i] for answer in matching], is_stock=typical[i][3] is not None)
                  for i in range(len(typical)))
 
@@ -537,7 +537,7 @@ def and_join(parts: Sequence[str]) -> str:
 def join_units(units: Sequence[Unit], texts: Sequence[str]) -> str:
     """Units in order, on new lines where the taught answers broke lines."""
     out = ""
-    for unit, text in zip(units, texts):
+    for unit, text in zip(units, texts, strict=True):
         if not text:
             continue
         out = text if not out else out + ("\n" if unit.break_before else " ") + text

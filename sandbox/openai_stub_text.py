@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 _MARKER = re.compile(r"review\s+this\s+product\s*:", re.IGNORECASE)
 _MENTION = re.compile(r"<[@!#][^>]*>")

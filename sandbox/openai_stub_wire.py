@@ -5,11 +5,12 @@ Kept apart from the API logic so the stub's behaviour can be read without the so
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from sandbox.httpserver import QuietThreadingHTTPServer
-from typing import Any, Callable
 
 # (method, target, lower-cased headers, raw body) -> response
 Dispatch = Callable[[str, str, dict[str, str], bytes], "Response"]

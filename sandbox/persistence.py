@@ -12,9 +12,10 @@ import logging
 import os
 import tempfile
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sandbox.stack import LocalStack
 
@@ -137,7 +138,7 @@ class StatePersister:
     def snapshot(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            "saved_at": datetime.now(timezone.utc).isoformat(),
+            "saved_at": datetime.now(UTC).isoformat(),
             "openai": self.stack.openai.snapshot(),
             "slack": self.stack.slack.snapshot(),
         }

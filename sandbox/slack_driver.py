@@ -99,7 +99,7 @@ def _send(request: urllib.request.Request, timeout: float) -> Response:
         if isinstance(e.reason, (TimeoutError, socket.timeout)):
             raise TimeoutError(str(e.reason)) from e
         raise ConnectionError(str(e.reason)) from e
-    except (TimeoutError, socket.timeout) as e:
+    except TimeoutError as e:
         raise TimeoutError(str(e)) from e
 
 

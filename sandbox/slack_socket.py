@@ -50,7 +50,7 @@ class SocketModeServer:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "SocketModeServer":
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> SocketModeServer:
         self._server = serve(
             self._handle,
             host,

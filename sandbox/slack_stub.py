@@ -16,14 +16,14 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from sandbox.httpserver import QuietThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from finetune.clock import Clock, SystemClock
+from sandbox.httpserver import QuietThreadingHTTPServer
 from sandbox.slack_driver import EventsDriver, parse_body
 from sandbox.slack_socket import SocketModeServer
 
@@ -409,7 +409,7 @@ class SlackStub:
 
     # ------------------------------------------------------------- lifecycle
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "SlackStub":
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> SlackStub:
         """Serve the Web API (and response_urls) over HTTP, plus the Socket Mode WebSocket server."""
         if self._http is not None:
             raise RuntimeError("SlackStub already started")
@@ -440,7 +440,7 @@ class SlackStub:
         for thread in pending:
             thread.join(timeout=1)
 
-    def __enter__(self) -> "SlackStub":
+    def __enter__(self) -> SlackStub:
         return self.start() if not self.api_url else self
 
     def __exit__(self, *exc: object) -> None:

@@ -407,7 +407,7 @@ def test_http_redelivery_after_ack_timeout_carries_retry_headers(
         stub.add_reaction("U0ALICE", "C0GENERAL", msg["ts"], "thumbsup")
     finally:
         release.set()
-    reactions = list(zip([b["event_id"] for b in seen.bodies], seen.headers))
+    reactions = list(zip([b["event_id"] for b in seen.bodies], seen.headers, strict=True))
     assert len(reactions) == 2 and reactions[0][0] == reactions[1][0]  # same event_id redelivered
     assert reactions[0][1] == {}
     assert reactions[1][1] == {"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
@@ -428,7 +428,7 @@ def test_send_event_with_explicit_retry_num(stub: SlackStub, http_app: tuple[App
     assert stub.send_event(event, event_id="Ev0SAME") == 200
     assert stub.send_event(event, event_id="Ev0SAME", retry_num=2, retry_reason="http_error") == 200
     probes = [(b["event_id"], h.get("x-slack-retry-num"), h.get("x-slack-retry-reason"), h["content-type"])
-              for b, h in zip(recorder.bodies, recorder.headers) if b.get("probe")]
+              for b, h in zip(recorder.bodies, recorder.headers, strict=True) if b.get("probe")]
     assert probes == [("Ev0SAME", None, None, "application/json"), ("Ev0SAME", "2", "http_error", "application/json")]
 
 
@@ -512,7 +512,7 @@ def test_socket_mode_redelivery_uses_retry_attempt(
         stub.add_reaction("U0ALICE", "C0GENERAL", stub.post_as_user("U0BOB", "C0GENERAL", "x")["ts"], "eyes")
     finally:
         release.set()
-    seen = list(zip([b["event_id"] for b in recorder.bodies], recorder.headers))
+    seen = list(zip([b["event_id"] for b in recorder.bodies], recorder.headers, strict=True))
     assert [h for _, h in seen] == [
         {"x-slack-retry-num": "0", "x-slack-retry-reason": ""},
         {"x-slack-retry-num": "1", "x-slack-retry-reason": "timeout"},
