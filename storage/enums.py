@@ -13,6 +13,8 @@ class JobState(StrEnum):
     PREPARING = "preparing"
     UPLOADED = "uploaded"
     SUBMITTED = "submitted"
+    TRAINED = "trained"  # the backend finished training: the artifact is known, not yet served
+    DEPLOYING = "deploying"  # asked the backend to serve it; waiting for ready and a smoke test
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -45,3 +47,15 @@ class NotificationKind(StrEnum):
     JOB_FAILED = "job_failed"
     JOB_CANCELLED = "job_cancelled"
     JOB_REFUSED = "job_refused"
+    DEPLOY_FAILED = "deploy_failed"
+
+
+class LocalRunState(StrEnum):
+    """A run of the self-hosted backend, in its own table; a worker process moves it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"  # cancel asked while running: the worker stops at its next step
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.enums import JobState, NotificationKind, ReplyAuthor, ReplyStatus, Trigger
+from storage.enums import JobState, LocalRunState, NotificationKind, ReplyAuthor, ReplyStatus, Trigger
 from storage.types import EnumText, UTCDateTime
 
 
@@ -114,7 +114,16 @@ class FineTuneJob(Base):
     file_id: Mapped[str | None] = mapped_column(String(100))
     provider_job_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     provider_status: Mapped[str | None] = mapped_column(String(32))
-    fine_tuned_model: Mapped[str | None] = mapped_column(String(300))
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(300), comment="the name chat completions take, once deployed")
+    method: Mapped[str] = mapped_column(String(8), default="sft", server_default="sft")
+    hyperparameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="what the backend trained with")
+    artifact: Mapped[str | None] = mapped_column(String(500), comment="what the backend trained: deploy() takes it")
+    served_where: Mapped[str | None] = mapped_column(String(300), comment="where the deployed model is served")
+    progress_step: Mapped[int | None] = mapped_column(Integer)
+    progress_total_steps: Mapped[int | None] = mapped_column(Integer)
+    progress_epoch: Mapped[float | None] = mapped_column(Float)
+    progress_total_epochs: Mapped[float | None] = mapped_column(Float)
+    progress_loss: Mapped[float | None] = mapped_column(Float)
     trained_tokens: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -176,3 +185,45 @@ class PipelineLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LocalFile(Base):
+    """A training file staged for the self-hosted backend: in the database, so a worker elsewhere reads it."""
+
+    __tablename__ = "local_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LocalRun(Base):
+    """A training run of the self-hosted backend. `key` is the pipeline's idempotency key: one run per key.
+
+    A worker claims a queued run (a compare-and-set, so two workers never take the same one), beats
+    `heartbeat_at` while it trains, and writes progress; a run whose heartbeat stopped is queued again.
+    """
+
+    __tablename__ = "local_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[LocalRunState] = mapped_column(EnumText(LocalRunState, 16), index=True)
+    base_model: Mapped[str] = mapped_column(String(300))
+    file_id: Mapped[int] = mapped_column(ForeignKey("local_files.id"))
+    method: Mapped[str] = mapped_column(String(8), default="sft")
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[int | None] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    epoch: Mapped[float | None] = mapped_column(Float)
+    total_epochs: Mapped[float | None] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float)
+    artifact: Mapped[str | None] = mapped_column(String(500), comment="the adapter's directory")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
