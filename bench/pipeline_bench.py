@@ -10,6 +10,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from finetune.backends.openai import OPENAI_MAX_EXAMPLE_TOKENS
 from finetune.dataset import build_dataset
 from sandbox.clock import ManualClock
 from sandbox.offline import sandbox_stack
@@ -54,7 +55,7 @@ def dataset_costs(tmp: Path) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     with db.session() as session:
-        built = build_dataset(queries.approved_replies(session))
+        built = build_dataset(queries.approved_replies(session), max_example_tokens=OPENAI_MAX_EXAMPLE_TOKENS)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -95,13 +95,19 @@ class Answering:
         log.info("answered %s/%s with %s (reply %s)", question.channel, ts, model, reply_id)
 
     def _ask(self, model: str, messages: list[dict], on_text: Callable[[str], None]) -> tuple[str, str]:
-        """A fine-tuned model the provider no longer serves is recorded once; the base model answers."""
+        """A fine-tuned model the serving end forgot is deployed again; one no longer served at all is
+        recorded once, and the base model answers."""
         try:
             return self.chat.reply(model, messages, on_text=on_text), model
         except ModelNotFound:
             base = self.reply_model.base_model
             if model == base:
                 raise
+            if self.reply_model.restore(model):
+                try:
+                    return self.chat.reply(model, messages, on_text=on_text), model
+                except ModelNotFound:
+                    pass
             self.reply_model.unavailable(model)
             return self.chat.reply(base, messages, on_text=on_text), base
 

@@ -95,6 +95,9 @@ def cmd_status(env: Mapping[str, str]) -> int:
 
 def cmd_export(env: Mapping[str, str], path: str) -> int:
     """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
+    from bot.services import BackendFactory
+    from finetune.backend import Method
+    from finetune.clock import SystemClock
     from finetune.dataset import build_dataset
     from storage import queries
     from storage.db import Database, require_ready
@@ -102,16 +105,21 @@ def cmd_export(env: Mapping[str, str], path: str) -> int:
     settings = _settings(env, require_credentials=False)
     database = require_ready(settings.database_url)
     db = Database(settings.database_url)
+    factory = BackendFactory(settings, db, SystemClock())
     try:
+        backend = factory(settings.backend)  # its rules and its file format: what a job would upload
         with db.session() as session:
-            built = build_dataset(queries.approved_replies(session))
+            built = build_dataset(queries.approved_replies(session),
+                                  max_example_tokens=backend.capabilities.max_example_tokens)
+        content = backend.trainer.write_training_file(built.jsonl, Method.SFT)
     finally:
+        factory.close()
         db.dispose()
     if path == "-":
-        sys.stdout.write(built.jsonl)
+        sys.stdout.buffer.write(content)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(built.jsonl, encoding="utf-8")
+        Path(path).write_bytes(content)
     print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped", file=sys.stderr)
     for skipped in built.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)

@@ -23,7 +23,13 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 DEFAULT_DATABASE_URL = "sqlite:///data/finetune-bot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-SECRET_SETTINGS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY"})
+SECRET_SETTINGS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY",
+                             "CHAT_API_KEY", "TOGETHER_API_KEY"})
+BACKENDS = ("openai", "local", "together")
+DEFAULT_TOGETHER_BASE_URL = "https://api.together.ai/v1"
+DEFAULT_VLLM_BASE_URL = "http://127.0.0.1:8000/v1"
+DEFAULT_OPENAI_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+LOCAL_WORKER_MODES = ("inside", "external")
 # Settings whose value is never echoed in a message, even when malformed: secrets, and URLs that may hold one.
 NEVER_ECHOED = SECRET_SETTINGS | {"DATABASE_URL"}
 
@@ -47,7 +53,22 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
-    base_model: str = "gpt-4.1-mini-2025-04-14"
+    backend: str = "openai"
+    base_model: str = DEFAULT_OPENAI_BASE_MODEL
+    # chat completions (the reply model), configured apart from training; None: the backend's own endpoint
+    chat_base_url: str | None = None
+    chat_api_key: str | None = field(default=None, repr=False)
+    together_api_key: str | None = field(default=None, repr=False)
+    together_base_url: str = DEFAULT_TOGETHER_BASE_URL
+    local_base_model: str | None = None
+    local_adapters_dir: str = "./data/adapters"
+    local_worker: str = "inside"
+    vllm_base_url: str = DEFAULT_VLLM_BASE_URL
+    local_epochs: int = 3
+    local_learning_rate: float = 2e-4
+    local_lora_rank: int = 16
+    local_lora_alpha: int = 32
+    local_max_length: int = 1024
     schedule: str = "0 3 * * *"
     min_examples: int = 10
     poll_seconds: int = 60
@@ -63,7 +84,19 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line or a message."""
-        return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.openai_api_key) if s]
+        return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.openai_api_key,
+                            self.chat_api_key, self.together_api_key) if s]
+
+    @property
+    def chat_endpoint(self) -> tuple[str | None, str | None]:
+        """(base URL, key) the reply model is asked at: CHAT_* when set, else where the backend serves models."""
+        if self.backend == "local":
+            default_url, default_key = self.vllm_base_url, None
+        elif self.backend == "together":
+            default_url, default_key = self.together_base_url, self.together_api_key
+        else:
+            default_url, default_key = self.openai_base_url, self.openai_api_key
+        return self.chat_base_url or default_url, self.chat_api_key or default_key
 
 
 def read_environment(env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> dict[str, str]:
@@ -121,6 +154,26 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
         value = int(raw)
         if not low <= value <= high:
             raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"use one of: {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
         return value
 
     return parse
@@ -192,7 +245,17 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
             r.problems.append(
                 "SLACK_APP_TOKEN (xapp-..., for Socket Mode) or SLACK_SIGNING_SECRET (for HTTP mode) must be set"
             )
-        r.require("OPENAI_API_KEY", "the key the bot uses for chat completions and fine-tuning")
+    backend = r.parsed("FINETUNE_BACKEND", defaults.backend, _one_of(BACKENDS), "a fine-tuning backend")
+    if require_credentials:
+        if backend == "openai":
+            r.require("OPENAI_API_KEY", "the key the bot uses for chat completions and fine-tuning")
+        elif backend == "together":
+            r.require("TOGETHER_API_KEY", "the Together AI key the bot uses for fine-tuning and chat completions")
+    if backend == "local":
+        r.require("LOCAL_BASE_MODEL", "the directory of the base model the local backend trains (FINETUNE_BACKEND=local)")
+    local_base_model = r.text("LOCAL_BASE_MODEL")
+    # vLLM serves the base model under its path unless started with --served-model-name
+    default_base = local_base_model if backend == "local" and local_base_model else defaults.base_model
     settings = Settings(
         slack_bot_token=r.parsed("SLACK_BOT_TOKEN", None, _prefixed("xoxb-"), "a bot token"),
         slack_signing_secret=r.text("SLACK_SIGNING_SECRET"),
@@ -202,7 +265,23 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
         openai_api_key=r.text("OPENAI_API_KEY"),
         openai_base_url=r.parsed("OPENAI_BASE_URL", None, _http_url, "a URL"),
         database_url=r.parsed("DATABASE_URL", defaults.database_url, _database_url, "a database URL"),
-        base_model=r.text("FINETUNE_BASE_MODEL", defaults.base_model),
+        backend=backend,
+        base_model=r.text("FINETUNE_BASE_MODEL", default_base) or default_base,
+        chat_base_url=r.parsed("CHAT_BASE_URL", None, _http_url, "a URL"),
+        chat_api_key=r.text("CHAT_API_KEY"),
+        together_api_key=r.text("TOGETHER_API_KEY"),
+        together_base_url=r.parsed("TOGETHER_BASE_URL", defaults.together_base_url, _http_url, "a URL"),
+        local_base_model=local_base_model,
+        local_adapters_dir=r.text("LOCAL_ADAPTERS_DIR", defaults.local_adapters_dir) or defaults.local_adapters_dir,
+        local_worker=r.parsed("LOCAL_WORKER", defaults.local_worker, _one_of(LOCAL_WORKER_MODES), "a worker mode"),
+        vllm_base_url=r.parsed("VLLM_BASE_URL", defaults.vllm_base_url, _http_url, "a URL"),
+        local_epochs=r.parsed("LOCAL_EPOCHS", defaults.local_epochs, _int_between(1, 100), "a whole number"),
+        local_learning_rate=r.parsed("LOCAL_LEARNING_RATE", defaults.local_learning_rate, _float_between(1e-8, 1.0),
+                                     "a learning rate"),
+        local_lora_rank=r.parsed("LOCAL_LORA_RANK", defaults.local_lora_rank, _int_between(1, 1024), "a whole number"),
+        local_lora_alpha=r.parsed("LOCAL_LORA_ALPHA", defaults.local_lora_alpha, _int_between(1, 4096), "a whole number"),
+        local_max_length=r.parsed("LOCAL_MAX_LENGTH", defaults.local_max_length, _int_between(16, 1_048_576),
+                                  "a number of tokens"),
         schedule=r.parsed("FINETUNE_SCHEDULE", defaults.schedule, _cron, "a cron expression"),
         min_examples=r.parsed("FINETUNE_MIN_EXAMPLES", defaults.min_examples, _int_between(1, 100_000), "a whole number"),
         poll_seconds=r.parsed("FINETUNE_POLL_SECONDS", defaults.poll_seconds, _int_between(1, 86_400), "a number of seconds"),

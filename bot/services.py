@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2 as httpx  # the HTTP client the openai SDK itself is built on: no extra dependency
 from openai import OpenAI
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -17,18 +18,71 @@ from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
 from bot.suggestions import Suggestions
-from finetune.chat import ChatModel
+from finetune.backend import Backend
+from finetune.backends.openai import build_openai_backend
+from finetune.backends.registry import BackendNotConfigured, Backends
+from finetune.chat import ChatModel, ChatSmokeTest
 from finetune.clock import Clock, SystemClock
-from finetune.openai_provider import OpenAIFineTuning
 from finetune.pipeline import Pipeline, PipelineConfig
-from finetune.provider import FineTuningProvider
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
 from storage.db import Database
 
 # The openai client's own retries on 408/409/429/5xx and connection errors, set here rather than left to
-# the SDK's default; job creation turns them off for its one call (finetune.openai_provider).
+# the SDK's default; job creation turns them off for its one call (finetune.backends.openai).
 OPENAI_RETRIES = 2
+BACKEND_HTTP_TIMEOUT = 30.0  # seconds, for the Together and vLLM HTTP clients
+
+
+class BackendFactory:
+    """Builds a backend by name from the settings, each with its own clients; closes them at the end."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self._closers: list[Any] = []
+
+    def __call__(self, name: str) -> Backend:
+        s = self.settings
+        if name == "openai":
+            if not s.openai_api_key and s.backend != "openai":
+                raise BackendNotConfigured("a job was started on the openai backend: set OPENAI_API_KEY to finish it")
+            client = OpenAI(api_key=s.openai_api_key or "OPENAI_API_KEY-not-set", base_url=s.openai_base_url,
+                            max_retries=OPENAI_RETRIES)
+            self._closers.append(client)
+            return build_openai_backend(client)
+        if name == "together":
+            if not s.together_api_key and s.backend != "together":
+                raise BackendNotConfigured("a job was started on the together backend: set TOGETHER_API_KEY to finish it")
+            from finetune.backends.together import build_together_backend
+
+            http = httpx.Client(timeout=BACKEND_HTTP_TIMEOUT)
+            self._closers.append(http)
+            return build_together_backend(http, api_key=s.together_api_key or "", base_url=s.together_base_url,
+                                          base_model=s.base_model)
+        if name == "local":
+            from finetune.backends.local import build_local_backend
+            from finetune.local_training import LocalHyperparameters
+
+            http = httpx.Client(timeout=BACKEND_HTTP_TIMEOUT)
+            self._closers.append(http)
+            return build_local_backend(
+                self.db, self.clock, http, vllm_base_url=s.vllm_base_url, adapters_dir=s.local_adapters_dir,
+                params=local_hyperparameters(s, LocalHyperparameters),
+            )
+        raise BackendNotConfigured(f"there is no fine-tuning backend called {name!r}")
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer.close()
+
+
+def local_hyperparameters(settings: Settings, kind: Any) -> Any:
+    """LOCAL_* settings as the local trainer's hyperparameters (kind: finetune.local_training.LocalHyperparameters)."""
+    return kind(epochs=settings.local_epochs, learning_rate=settings.local_learning_rate,
+                lora_rank=settings.local_lora_rank, lora_alpha=settings.local_lora_alpha,
+                max_length=settings.local_max_length)
 
 
 @dataclass
@@ -36,7 +90,8 @@ class Services:
     settings: Settings
     clock: Clock
     db: Database
-    openai: OpenAI
+    openai: OpenAI  # the chat endpoint's client (CHAT_BASE_URL, else the backend's serving end)
+    backends: Backends
     slack: WebClient
     pipeline: Pipeline
     reply_model: ReplyModel
@@ -45,6 +100,7 @@ class Services:
     suggestions: Suggestions
     event_work: EventWork
     scheduler: FinetuneScheduler
+    backend_factory: BackendFactory | None = None
 
     def listener_context(self) -> dict[str, Any]:
         """What listeners may ask for by argument name (Bolt injects context keys)."""
@@ -64,18 +120,22 @@ class Services:
         self.scheduler.shutdown()
         self.event_work.drain()
         self.openai.close()
+        if self.backend_factory is not None:
+            self.backend_factory.close()
         self.db.dispose()
 
 
-def build_services(settings: Settings, *, clock: Clock | None = None, provider: FineTuningProvider | None = None) -> Services:
+def build_services(settings: Settings, *, clock: Clock | None = None, backends: Backends | None = None) -> Services:
     clock = clock or SystemClock()
     db = Database(settings.database_url)
-    # `status` runs without credentials and never calls OpenAI; the SDK insists on some key.
-    openai_client = OpenAI(
-        api_key=settings.openai_api_key or "OPENAI_API_KEY-not-set",
-        base_url=settings.openai_base_url,
-        max_retries=OPENAI_RETRIES,
-    )
+    chat_url, chat_key = settings.chat_endpoint
+    # `status` runs without credentials and never calls the model; the SDK insists on some key.
+    openai_client = OpenAI(api_key=chat_key or "CHAT_API_KEY-not-set", base_url=chat_url, max_retries=OPENAI_RETRIES)
+    factory = None
+    if backends is None:
+        factory = BackendFactory(settings, db, clock)
+        backends = Backends(settings.backend, factory)
+    chat = ChatModel(openai_client)
     slack = WebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
@@ -83,11 +143,12 @@ def build_services(settings: Settings, *, clock: Clock | None = None, provider: 
     )
     pipeline = Pipeline(
         db,
-        provider or OpenAIFineTuning(openai_client),
+        backends,
         clock,
         PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix),
+        ChatSmokeTest(chat, settings.system_prompt),
     )
-    reply_model = ReplyModel(db, clock, settings.base_model)
+    reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)
     notifier = Notifier(db, slack, clock, settings.notify_channel)
     event_work = EventWork(db, clock)
     scheduler = FinetuneScheduler(
@@ -99,10 +160,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, provider: 
     )
     approve_reaction = settings.approve_reactions[0]
     answering = Answering(
-        db, ChatModel(openai_client), reply_model, clock, Persona(settings.system_prompt, approve_reaction)
+        db, chat, reply_model, clock, Persona(settings.system_prompt, approve_reaction)
     )
     suggestions = Suggestions(db, clock, approve_reaction)
     return Services(
-        settings, clock, db, openai_client, slack, pipeline, reply_model, notifier, answering, suggestions,
-        event_work, scheduler,
+        settings, clock, db, openai_client, backends, slack, pipeline, reply_model, notifier, answering, suggestions,
+        event_work, scheduler, factory,
     )

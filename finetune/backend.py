@@ -131,6 +131,9 @@ class Capabilities:
     honours_weight: bool = True
     accepts_jobs_until: date | None = None  # the last day it takes new runs, when it has said so
     retirements: dict[str, date] = field(default_factory=dict)  # base model -> the day it stops serving
+    # the serving end forgets deployed models when it restarts (vLLM drops runtime-loaded adapters): a
+    # "model not found" then means "deploy it again", not "it was retired"
+    serving_forgets: bool = False
 
     def retires(self, base_model: str) -> date | None:
         return self.retirements.get(base_model)

@@ -89,3 +89,17 @@ def _reason(exc: openai.APIError) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"the model answered with an error {exc.status_code}"
     return "the model's answer was cut off"
+
+
+SMOKE_QUESTION = "Review this product: a plain white mug. One sentence."
+
+
+class ChatSmokeTest:
+    """Before the swap: one real chat completion with the new model, in the persona it will answer in."""
+
+    def __init__(self, chat: ChatModel, system_prompt: str) -> None:
+        self._chat = chat
+        self._system_prompt = system_prompt
+
+    def check(self, model: str) -> None:
+        self._chat.reply(model, build_messages(self._system_prompt, [], SMOKE_QUESTION))

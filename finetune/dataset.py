@@ -40,12 +40,12 @@ class BuiltDataset:
         return len(self.lines)
 
 
-def build_dataset(replies: Iterable[ReplyLike]) -> BuiltDataset:
+def build_dataset(replies: Iterable[ReplyLike], *, max_example_tokens: int) -> BuiltDataset:
     """Valid examples go in; invalid ones are listed with their reasons instead of failing the upload."""
     built = BuiltDataset()
     for reply in replies:
         example = to_example(reply.messages, reply.reply_text or "")
-        problems = example_problems(example)
+        problems = example_problems(example, max_example_tokens)
         if problems:
             built.skipped.append({"reply_id": reply.id, "problems": problems})
             continue

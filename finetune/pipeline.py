@@ -1,55 +1,84 @@
 """The job pipeline: gathers the facts for finetune.decision, and walks each job through finetune.states.
 
 Every step reads the job from the database and writes its new state back (a compare-and-set) before
-the next provider call, so a restart resumes where the last process stopped. finetune.lease keeps a
-second process off the pipeline; announcements go to the notifications outbox as finetune.states
+the next backend call, so a restart resumes where the last process stopped. Each job is walked by the
+backend recorded on it (finetune.backends.registry), whatever the setting says now. finetune.lease keeps
+a second process off the pipeline; announcements go to the notifications outbox as finetune.states
 declares them, and posting them is the Slack side's business.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from finetune import decision
+from finetune.backend import (
+    Backend,
+    BackendError,
+    BackendRefused,
+    Method,
+    NoSuchRun,
+    RunStatus,
+    TrainingRequest,
+    TrainingRun,
+)
+from finetune.backends.registry import Backends
+from finetune.chat import ChatError
 from finetune.clock import Clock
 from finetune.dataset import build_dataset
 from finetune.lease import BUSY, Lease
-from finetune.provider import FineTuningProvider, ProviderError, ProviderJob, ProviderRefused
 from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, JobState, check_transition
-from finetune.validation import MIN_EXAMPLES
 from finetune.views import JobNotice, JobView, Outcome, PipelineStatus, TickResult
 from storage import queries
 from storage.db import Database
-from storage.enums import Trigger
+from storage.enums import NotificationKind, Trigger
 from storage.models import FineTuneJob
 
 log = logging.getLogger("finetune.pipeline")
 
-# What the provider reports on a job; anything else (queued, running, a value new to us) means "still going".
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+
+class SmokeTest(Protocol):
+    """One chat completion with a newly deployed model; raises finetune.chat.ChatError when it does not answer."""
+
+    def check(self, model: str) -> None:
+        ...
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     base_model: str
-    min_examples: int = MIN_EXAMPLES
+    min_examples: int = 10  # FINETUNE_MIN_EXAMPLES; the backend's own minimum applies as well
     suffix: str | None = None
-    max_attempts: int = 5  # transient provider errors in a row before a job is given up
+    method: Method = Method.SFT
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    max_attempts: int = 5  # passing backend errors in a row before a job is given up
+    max_deploy_attempts: int = 10  # failed deploys (or smoke tests) in a row before a trained job is given up
 
 
 class Pipeline:
     """Plain Python: the scheduler, the CLI and the Slack handlers all call the same methods."""
 
-    def __init__(self, db: Database, provider: FineTuningProvider, clock: Clock, config: PipelineConfig) -> None:
+    def __init__(
+        self, db: Database, backends: Backends, clock: Clock, config: PipelineConfig, smoke: SmokeTest
+    ) -> None:
         self.db = db
-        self.provider = provider
+        self.backends = backends
         self.clock = clock
         self.config = config
+        self.smoke = smoke
         self.lease = Lease(db, clock)
-        self.rules = decision.Rules(min_new=config.min_examples, provider_minimum=MIN_EXAMPLES)
+
+    @property
+    def backend(self) -> Backend:
+        """The backend new jobs go to."""
+        return self.backends.default
+
+    @property
+    def rules(self) -> decision.Rules:
+        return decision.Rules(min_new=self.config.min_examples, provider_minimum=self.backend.capabilities.min_examples)
 
     # --- public operations ------------------------------------------------------------------------
 
@@ -86,21 +115,32 @@ class Pipeline:
                 jobs = queries.jobs_in_states(session, IN_FLIGHT)
                 if not jobs:
                     return TickResult(Outcome.IDLE, "No fine-tuning job is in flight.")
-                job_id, state, provider_job_id = jobs[-1].id, jobs[-1].state, jobs[-1].provider_job_id
+                job = jobs[-1]
+                job_id, state, provider_job_id, served = job.id, JobState(job.state), job.provider_job_id, job.fine_tuned_model
+                backend = self._backend_of(job)
+            if state in (JobState.TRAINED, JobState.DEPLOYING):
+                # trained already: nothing to stop at the backend; just never swap to it
+                with self.db.session() as session:
+                    moved = self._transition(session, job_id, state, JobState.CANCELLED, finished_at=self.clock.now())
+                if not moved:
+                    return TickResult(Outcome.IN_FLIGHT, f"Job {job_id} moved on meanwhile; try again.", job_id)
+                if served:
+                    self._undeploy(backend, served)
+                return TickResult(Outcome.CANCELLED, f"Job {job_id} cancelled: its model will not be swapped in.", job_id)
             if provider_job_id is None and (twin := self._remote_twin(job_id)) is not None:
-                self._adopt(job_id, twin)  # created after all: cancel it at the provider, not only here
+                self._adopt(job_id, twin)  # created after all: cancel it at the backend, not only here
                 provider_job_id = twin.id
             if provider_job_id is None:
                 with self.db.session() as session:
                     moved = self._transition(session, job_id, state, JobState.CANCELLED, finished_at=self.clock.now())
                 if not moved:
                     return TickResult(Outcome.IN_FLIGHT, f"Job {job_id} moved on meanwhile; try again.", job_id)
-                return TickResult(Outcome.CANCELLED, f"Job {job_id} cancelled before it reached the provider.", job_id)
+                return TickResult(Outcome.CANCELLED, f"Job {job_id} cancelled before it reached the {backend.name} backend.", job_id)
             try:
-                remote = self.provider.cancel_job(provider_job_id)
-            except ProviderError as exc:
+                remote = backend.trainer.cancel(provider_job_id)
+            except BackendError as exc:
                 return TickResult(
-                    Outcome.FAILED, f"The provider would not cancel {provider_job_id}: {exc.message}", job_id
+                    Outcome.FAILED, f"The {backend.name} backend would not cancel {provider_job_id}: {exc.message}", job_id
                 )
             self._apply_remote(job_id, remote)
             return TickResult(Outcome.CANCELLED, f"Cancellation of {provider_job_id} requested.", job_id)
@@ -114,8 +154,30 @@ class Pipeline:
                 min_examples=self.config.min_examples,
                 last_job=JobView.of(latest) if latest else None,
                 paused_reason=decision.paused_reason(_last_job(latest)),
-                accepts_jobs_until=self.provider.accepts_jobs_until,
+                accepts_jobs_until=self.backend.capabilities.accepts_jobs_until,
+                backend=self.backend.name,
+                base_model=self.config.base_model,
+                base_model_retires=self.backend.capabilities.retires(self.config.base_model),
             )
+
+    def restore(self, model: str) -> bool:
+        """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""
+        with self.db.session() as session:
+            job = queries.job_serving(session, model)
+            if job is None or job.artifact is None:
+                return False
+            backend, artifact = self._backend_named(job.provider), job.artifact
+        if backend is None or not backend.capabilities.serving_forgets:
+            return False
+        try:
+            deployment = backend.deployer.deploy(artifact)
+        except BackendError as exc:
+            log.warning("could not serve %s again at the %s backend: %s", model, backend.name, exc.message)
+            return False
+        if deployment.ready and deployment.model == model:
+            log.info("%s was not served any more; deployed it again at %s", model, deployment.where)
+            return True
+        return False
 
     # --- deciding -------------------------------------------------------------------------------
 
@@ -126,9 +188,10 @@ class Pipeline:
             in_flight=decision.InFlight(in_flight[-1].id, JobView.of(in_flight[-1]).label) if in_flight else None,
             untrained=queries.example_counts(session).untrained,
         )
-        if (no := decision.before_building(backlog, trigger, self.rules)) is not None:
+        rules = self.rules
+        if (no := decision.before_building(backlog, trigger, rules)) is not None:
             return no
-        built = build_dataset(queries.approved_replies(session))
+        built = build_dataset(queries.approved_replies(session), max_example_tokens=self.backend.capabilities.max_example_tokens)
         candidate = decision.Candidate(
             valid=len(built),
             new=len(set(built.reply_ids) - queries.trained_reply_ids(session)),
@@ -136,7 +199,7 @@ class Pipeline:
             sha256=built.sha256,
         )
         latest = queries.latest_job(session)
-        if (no := decision.verdict(candidate, _last_job(latest), trigger, self.rules)) is not None:
+        if (no := decision.verdict(candidate, _last_job(latest), trigger, rules)) is not None:
             return no
         now = self.clock.now()
         dataset = queries.create_dataset(
@@ -148,9 +211,11 @@ class Pipeline:
                 dataset_id=dataset.id,
                 state=JobState.PREPARING,
                 trigger=trigger,
-                provider=self.provider.name,
+                provider=self.backend.name,
                 base_model=self.config.base_model,
                 suffix=self.config.suffix,
+                method=self.config.method.value,
+                hyperparameters=dict(self.config.hyperparameters) or None,
                 attempts=0,
                 created_at=now,
                 updated_at=now,
@@ -162,21 +227,32 @@ class Pipeline:
     # --- walking the state machine ----------------------------------------------------------------
 
     def _advance(self, job_id: int, *, refresh: bool = False) -> TickResult:
-        """Takes a job as far as it can go now; `refresh` also asks the provider about a submitted one."""
-        steps = {JobState.PREPARING: self._upload, JobState.UPLOADED: self._create}
+        """Takes a job as far as it can go now; `refresh` also asks the backend about a submitted one."""
+        steps = {
+            JobState.PREPARING: self._upload,
+            JobState.UPLOADED: self._create,
+            JobState.TRAINED: self._deploy,
+            JobState.DEPLOYING: self._go_live,
+        }
         if refresh:
             steps[JobState.SUBMITTED] = self._refresh
+        asked: set[JobState] = set()
         while True:
             with self.db.session() as session:
                 state = JobState(queries.require_job(session, job_id).state)
             step = steps.get(state)
-            if step is None or not step(job_id) or state == JobState.SUBMITTED:
+            if step is None or state in asked:  # each step at most once per advance: no busy loop on "not yet"
+                return self._result(job_id)
+            asked.add(state)
+            if not step(job_id):
                 return self._result(job_id)
 
     def _result(self, job_id: int) -> TickResult:
         with self.db.session() as session:
             job = JobView.of(queries.require_job(session, job_id))
-        if job.state == JobState.SUBMITTED:
+        if job.state in (JobState.SUBMITTED, JobState.TRAINED, JobState.DEPLOYING):
+            if job.state != JobState.SUBMITTED and job.error_message:
+                return TickResult(Outcome.RETRYING, f"Job {job.id}: the deploy will be retried: {job.error_message}", job.id)
             return TickResult(Outcome.SUBMITTED, f"Job {job.provider_job_id} submitted ({job.example_count} examples).", job.id)
         if job.state in (JobState.PREPARING, JobState.UPLOADED):
             return TickResult(Outcome.RETRYING, f"Job {job.id} will be retried: {job.error_message}", job.id)
@@ -186,12 +262,14 @@ class Pipeline:
     def _upload(self, job_id: int) -> bool:
         with self.db.session() as session:
             job = queries.require_job(session, job_id)
+            backend = self._backend_of(job)
             filename = f"finetune-bot-dataset-{job.dataset_id}.jsonl"
-            content = job.dataset.jsonl.encode()
+            jsonl, method = job.dataset.jsonl, Method(job.method)
         try:
-            file_id = self.provider.upload_training_file(filename, content)
-        except ProviderError as exc:
-            self._provider_failed(job_id, JobState.PREPARING, exc, "upload")
+            content = backend.trainer.write_training_file(jsonl, method)
+            file_id = backend.trainer.stage(filename, content)
+        except BackendError as exc:
+            self._backend_failed(job_id, JobState.PREPARING, exc, "upload")
             return False
         with self.db.session() as session:
             moved = self._transition(
@@ -199,97 +277,192 @@ class Pipeline:
                 file_id=file_id, attempts=0, error_message=None, error_code=None,
             )
         if moved:
-            log.info("job %s uploaded training file %s", job_id, file_id)
+            log.info("job %s staged training file %s at the %s backend", job_id, file_id, backend.name)
         return moved
 
     def _create(self, job_id: int) -> bool:
         with self.db.session() as session:
             job = queries.require_job(session, job_id)
-            metadata = _metadata(job)
-            model, file_id, suffix = job.base_model, job.file_id, job.suffix
-        assert file_id is not None, "an uploaded job has its file"
+            backend = self._backend_of(job)
+            assert job.file_id is not None, "an uploaded job has its file"
+            request = TrainingRequest(
+                key=idempotency_key(job), base_model=job.base_model, training_file=job.file_id,
+                method=Method(job.method), suffix=job.suffix, hyperparameters=dict(job.hyperparameters or {}),
+            )
         try:
-            # An earlier attempt may have created the job and then lost the answer, or lost our record of
-            # it (a crash, a failed commit): always look before creating.
-            remote = self.provider.find_job(metadata)
+            # An earlier attempt may have created the run and then lost the answer, or lost our record of
+            # it (a crash, a failed commit): always look before submitting.
+            remote = backend.trainer.find(request.key)
             if remote is None:
-                remote = self.provider.create_job(model=model, training_file=file_id, suffix=suffix, metadata=metadata)
-        except ProviderError as exc:
-            self._provider_failed(job_id, JobState.UPLOADED, exc, "job creation")
+                remote = backend.trainer.submit(request)
+        except BackendError as exc:
+            self._backend_failed(job_id, JobState.UPLOADED, exc, "job creation")
             return False
         return self._adopt(job_id, remote)
 
-    def _adopt(self, job_id: int, remote: ProviderJob) -> bool:
+    def _adopt(self, job_id: int, remote: TrainingRun) -> bool:
         with self.db.session() as session:
             moved = self._transition(
                 session, job_id, JobState.UPLOADED, JobState.SUBMITTED,
-                provider_job_id=remote.id, provider_status=remote.status, submitted_at=self.clock.now(),
+                provider_job_id=remote.id, provider_status=remote.raw_status, submitted_at=self.clock.now(),
                 attempts=0, error_message=None, error_code=None,
             )
         if moved:
             log.info("job %s submitted as %s", job_id, remote.id)
         return moved
 
-    def _remote_twin(self, job_id: int) -> ProviderJob | None:
-        """The provider's job for this one, if a creation went through unseen; None when unknown or unreachable."""
+    def _remote_twin(self, job_id: int) -> TrainingRun | None:
+        """The backend's run for this job, if a submission went through unseen; None when unknown or unreachable."""
         with self.db.session() as session:
             job = queries.require_job(session, job_id)
             if job.state != JobState.UPLOADED:
                 return None
-            metadata = _metadata(job)
+            backend, key = self._backend_of(job), idempotency_key(job)
         try:
-            return self.provider.find_job(metadata)
-        except ProviderError:
+            return backend.trainer.find(key)
+        except BackendError:
             return None
 
     def _refresh(self, job_id: int) -> bool:
         with self.db.session() as session:
-            provider_job_id = queries.require_job(session, job_id).provider_job_id
-        assert provider_job_id is not None, "a submitted job has the provider's id"
+            job = queries.require_job(session, job_id)
+            backend, run_id = self._backend_of(job), job.provider_job_id
+        assert run_id is not None, "a submitted job has the backend's run id"
         try:
-            remote = self.provider.get_job(provider_job_id)
-        except ProviderRefused as exc:
-            if exc.status != 404:  # a rotated key or a permission change: the job itself may be fine
-                log.warning("job %s: reading %s was refused (%s): %s", job_id, provider_job_id, exc.status, exc.message)
-                return False
+            remote = backend.trainer.get(run_id)
+        except NoSuchRun as exc:
             with self.db.session() as session:
                 self._transition(
                     session, job_id, JobState.SUBMITTED, JobState.FAILED,
-                    error_message=f"the provider no longer knows job {provider_job_id}: {exc.message}",
+                    error_message=f"the {backend.name} backend no longer knows job {run_id}: {exc.message}",
                     error_code=exc.code, finished_at=self.clock.now(),
                 )
             return False
-        except ProviderError as exc:
-            log.warning("job %s: could not read %s from the provider: %s", job_id, provider_job_id, exc.message)
+        except BackendRefused as exc:  # a rotated key or a permission change: the run itself may be fine
+            log.warning("job %s: reading %s was refused (%s): %s", job_id, run_id, exc.status, exc.message)
             return False
-        self._apply_remote(job_id, remote)
-        return True
+        except BackendError as exc:
+            log.warning("job %s: could not read %s from the %s backend: %s", job_id, run_id, backend.name, exc.message)
+            return False
+        return self._apply_remote(job_id, remote)
 
-    def _apply_remote(self, job_id: int, remote: ProviderJob) -> None:
+    def _apply_remote(self, job_id: int, remote: TrainingRun) -> bool:
+        """Records what the backend said; True when the job moved on (trained, failed or cancelled)."""
         now = self.clock.now()
         finished = remote.finished_at or now
+        progress = remote.progress
         with self.db.session() as session:
-            if not queries.update_job(session, job_id, JobState.SUBMITTED, now, provider_status=remote.status):
-                return  # no longer submitted: another step already recorded its end
-            if remote.status == SUCCEEDED and remote.fine_tuned_model:
-                if self._transition(
-                    session, job_id, JobState.SUBMITTED, JobState.SUCCEEDED,
-                    fine_tuned_model=remote.fine_tuned_model, trained_tokens=remote.trained_tokens, finished_at=finished,
-                ):
-                    queries.activate_model(session, remote.fine_tuned_model, job_id, now)
-                    log.info("job %s succeeded: %s is now the reply model", job_id, remote.fine_tuned_model)
-            elif remote.status in (FAILED, SUCCEEDED):
-                message = remote.error_message or "the provider reported the job failed without a reason"
-                self._transition(
+            if not queries.update_job(
+                session, job_id, JobState.SUBMITTED, now, provider_status=remote.raw_status,
+                progress_step=progress.step, progress_total_steps=progress.total_steps, progress_epoch=progress.epoch,
+                progress_total_epochs=progress.total_epochs, progress_loss=progress.loss,
+            ):
+                return False  # no longer submitted: another step already recorded its end
+            if remote.status is RunStatus.SUCCEEDED and remote.artifact:
+                moved = self._transition(
+                    session, job_id, JobState.SUBMITTED, JobState.TRAINED,
+                    artifact=remote.artifact, trained_tokens=remote.trained_tokens, finished_at=finished,
+                )
+                if moved:
+                    log.info("job %s trained: %s", job_id, remote.artifact)
+                return moved
+            if remote.status in (RunStatus.FAILED, RunStatus.SUCCEEDED):
+                message = remote.error_message or "the backend reported the job failed without a reason"
+                moved = self._transition(
                     session, job_id, JobState.SUBMITTED, JobState.FAILED,
                     error_message=message, error_code=remote.error_code, finished_at=finished,
                 )
                 log.info("job %s failed: %s", job_id, message)
-            elif remote.status == CANCELLED:
-                self._transition(session, job_id, JobState.SUBMITTED, JobState.CANCELLED, finished_at=finished)
+                return moved
+            if remote.status is RunStatus.CANCELLED:
+                moved = self._transition(session, job_id, JobState.SUBMITTED, JobState.CANCELLED, finished_at=finished)
                 log.info("job %s was cancelled", job_id)
+                return moved
+        return False
 
-    def _provider_failed(self, job_id: int, state: JobState, exc: ProviderError, doing: str) -> None:
+    def _deploy(self, job_id: int) -> bool:
+        """trained -> deploying: asks the backend to serve the artifact, and records the name it will answer to."""
+        with self.db.session() as session:
+            job = queries.require_job(session, job_id)
+            backend, artifact = self._backend_of(job), job.artifact
+        assert artifact is not None, "a trained job has its artifact"
+        try:
+            deployment = backend.deployer.deploy(artifact)
+        except BackendError as exc:
+            self._deploy_failed(job_id, JobState.TRAINED, exc.message)
+            return False
+        with self.db.session() as session:
+            return self._transition(
+                session, job_id, JobState.TRAINED, JobState.DEPLOYING,
+                fine_tuned_model=deployment.model, served_where=deployment.where, attempts=0,
+                error_message=None, error_code=None,
+            )
+
+    def _go_live(self, job_id: int) -> bool:
+        """deploying -> succeeded once the deploy is ready and the new model answered one smoke test."""
+        with self.db.session() as session:
+            job = queries.require_job(session, job_id)
+            backend, artifact = self._backend_of(job), job.artifact
+        assert artifact is not None, "a deploying job has its artifact"
+        try:
+            deployment = backend.deployer.deploy(artifact)  # idempotent: "are you ready yet?"
+        except BackendError as exc:
+            self._deploy_failed(job_id, JobState.DEPLOYING, exc.message)
+            return False
+        if not deployment.ready:
+            log.info("job %s: %s is not served yet: %s", job_id, deployment.model, deployment.detail or "loading")
+            return False
+        try:
+            self.smoke.check(deployment.model)
+        except ChatError as exc:
+            self._deploy_failed(job_id, JobState.DEPLOYING, f"the smoke test of {deployment.model} failed: {exc.reason}")
+            return False
+        now = self.clock.now()
+        with self.db.session() as session:
+            previous = queries.active_model(session, self.config.base_model)
+            older = queries.models_before_latest(session)
+            moved = self._transition(
+                session, job_id, JobState.DEPLOYING, JobState.SUCCEEDED,
+                fine_tuned_model=deployment.model, served_where=deployment.where, error_message=None, error_code=None,
+            )
+            if moved:
+                queries.activate_model(session, deployment.model, job_id, now)
+                log.info("job %s succeeded: %s (%s) is now the reply model", job_id, deployment.model, deployment.where)
+        if moved:
+            for model, backend_name in older:  # keep the previous one for rollback; unload the rest
+                if model not in (deployment.model, previous.model):
+                    self._undeploy(self._backend_named(backend_name), model)
+        return moved
+
+    def _deploy_failed(self, job_id: int, state: JobState, reason: str) -> None:
+        """The current model keeps answering; the deploy is retried on the next poll and the team told once."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            attempts = queries.require_job(session, job_id).attempts + 1
+            if attempts >= self.config.max_deploy_attempts:
+                message = f"the deploy failed {attempts} times; last error: {reason}"
+                self._transition(session, job_id, state, JobState.FAILED, finished_at=now, error_message=message,
+                                 attempts=attempts)
+                log.warning("job %s: giving up the deploy: %s", job_id, reason)
+                return
+            if not queries.update_job(session, job_id, state, now, attempts=attempts, error_message=reason):
+                return
+            if attempts == 1:
+                job = JobView.of(queries.require_job(session, job_id))
+                queries.enqueue_notification(
+                    session, NotificationKind.DEPLOY_FAILED, JobNotice(NotificationKind.DEPLOY_FAILED, job).payload(), now
+                )
+        log.warning("job %s: deploy failed (attempt %s), will retry: %s", job_id, attempts, reason)
+
+    def _undeploy(self, backend: Backend | None, model: str) -> None:
+        if backend is None:
+            return
+        try:
+            backend.deployer.undeploy(model)
+        except BackendError as exc:  # a leftover adapter costs memory, not correctness
+            log.warning("could not unload %s from the %s backend: %s", model, backend.name, exc.message)
+
+    def _backend_failed(self, job_id: int, state: JobState, exc: BackendError, doing: str) -> None:
         """A refusal ends the job at once; a passing error is retried by the poller, a few times at most."""
         with self.db.session() as session:
             attempts = queries.require_job(session, job_id).attempts + 1
@@ -299,7 +472,7 @@ class Pipeline:
         fields: dict[str, Any] = {"error_message": exc.message, "error_code": exc.code, "attempts": attempts}
         now = self.clock.now()
         with self.db.session() as session:
-            if isinstance(exc, ProviderRefused):
+            if isinstance(exc, BackendRefused):
                 self._transition(session, job_id, state, JobState.REFUSED, finished_at=now, **fields)
                 log.warning("job %s: %s refused (%s): %s", job_id, doing, exc.status, exc.message)
             elif attempts >= self.config.max_attempts:
@@ -308,6 +481,18 @@ class Pipeline:
                 log.warning("job %s: giving up after %s attempts: %s", job_id, attempts, exc.message)
             elif queries.update_job(session, job_id, state, now, **fields):
                 log.warning("job %s: %s failed (attempt %s), will retry: %s", job_id, doing, attempts, exc.message)
+
+    def _backend_of(self, job: FineTuneJob) -> Backend:
+        """The backend the job started on: a job resumes there whatever FINETUNE_BACKEND says now."""
+        return self.backends.get(job.provider)
+
+    def _backend_named(self, name: str | None) -> Backend | None:
+        if not name:
+            return None
+        try:
+            return self.backends.get(name)
+        except BackendError:
+            return None
 
     # --- one move ---------------------------------------------------------------------------------
 
@@ -319,8 +504,11 @@ class Pipeline:
             log.info("job %s was no longer %s; leaving it as the other step left it", job_id, expected)
             return False
         if (kind := ANNOUNCEMENTS.get(target)) is not None:
-            notice = JobNotice(kind, JobView.of(queries.require_job(session, job_id)))
-            queries.enqueue_notification(session, kind, notice.payload(), now)
+            job = queries.require_job(session, job_id)
+            view = JobView.of(job)
+            if target == JobState.REFUSED:
+                view = replace(view, advice=self._backend_of(job).how_to_switch or None)
+            queries.enqueue_notification(session, kind, JobNotice(kind, view).payload(), now)
         return True
 
 
@@ -330,10 +518,6 @@ def _last_job(job: FineTuneJob | None) -> decision.LastJob | None:
     return decision.LastJob(job.id, JobState(job.state), job.dataset.sha256, job.error_message)
 
 
-def _metadata(job: FineTuneJob) -> dict[str, str]:
-    """What makes a job findable at the provider when the answer to its creation was lost."""
-    return {
-        "finetune_bot_job": str(job.id),
-        "finetune_bot_dataset": str(job.dataset_id),
-        "finetune_bot_sha256": job.dataset.sha256[:16],
-    }
+def idempotency_key(job: FineTuneJob) -> str:
+    """Ours, unique per job: what makes a run findable at the backend when the answer to its creation was lost."""
+    return f"finetune-bot-job-{job.id}-{job.dataset.sha256[:12]}"

@@ -6,6 +6,7 @@ so later questions go straight to the base model instead of failing over on ever
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from finetune.clock import Clock
 from storage import queries
@@ -15,10 +16,17 @@ log = logging.getLogger("finetune.reply_model")
 
 
 class ReplyModel:
-    def __init__(self, db: Database, clock: Clock, base_model: str) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, base_model: str, restore: Callable[[str], bool] | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.base_model = base_model
+        self._restore = restore  # deploys a model again where the serving end forgot it (Pipeline.restore)
+
+    def restore(self, model: str) -> bool:
+        """True when `model` is served again (a restarted vLLM loses its adapters) and worth asking once more."""
+        return model != self.base_model and self._restore is not None and self._restore(model)
 
     def current(self) -> str:
         with self.db.session() as session:

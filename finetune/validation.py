@@ -1,4 +1,6 @@
-"""Checks a chat example against OpenAI's training-file rules before anything is uploaded.
+"""Checks a chat example against the training-file rules before anything is uploaded.
+
+The per-example token limit is the backend's (finetune.backend.Capabilities), passed in by the caller.
 
 Token counts are estimated from characters (about 4 per token for English; 3 here, to err long) so
 nothing has to download a tokenizer vocabulary at run time.
@@ -9,8 +11,6 @@ import math
 from typing import Any
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
-MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
-MAX_EXAMPLE_TOKENS = 65_536  # per-example context limit of the gpt-4.1 family
 CHARS_PER_TOKEN_LOW = 3
 
 
@@ -19,7 +19,7 @@ def estimate_tokens(example: dict[str, Any]) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN_LOW)
 
 
-def example_problems(example: Any) -> list[str]:
+def example_problems(example: Any, max_tokens: int) -> list[str]:
     """Why this example would be rejected; an empty list means it is fine."""
     if not isinstance(example, dict):
         return ["the example is not a JSON object"]
@@ -46,6 +46,6 @@ def example_problems(example: Any) -> list[str]:
     if not roles or roles[-1] != "assistant":
         problems.append("the example does not end with the assistant's reply")
     tokens = estimate_tokens(example)
-    if tokens > MAX_EXAMPLE_TOKENS:
-        problems.append(f"the example is too long (about {tokens} tokens; the limit is {MAX_EXAMPLE_TOKENS})")
+    if tokens > max_tokens:
+        problems.append(f"the example is too long (about {tokens} tokens; the limit is {max_tokens})")
     return problems

@@ -55,6 +55,16 @@ class JobView:
     created_at: datetime
     submitted_at: datetime | None
     finished_at: datetime | None
+    method: str = "sft"
+    artifact: str | None = None
+    served_where: str | None = None
+    progress_step: int | None = None
+    progress_total_steps: int | None = None
+    progress_epoch: float | None = None
+    progress_total_epochs: float | None = None
+    progress_loss: float | None = None
+    hyperparameters: dict[str, Any] | None = None
+    advice: str | None = None  # what to do next, when the backend refused (set on the notice, not stored)
 
     @classmethod
     def of(cls, job: FineTuneJob) -> JobView:
@@ -74,14 +84,42 @@ class JobView:
             created_at=job.created_at,
             submitted_at=job.submitted_at,
             finished_at=job.finished_at,
+            method=job.method or "sft",
+            artifact=job.artifact,
+            served_where=job.served_where,
+            progress_step=job.progress_step,
+            progress_total_steps=job.progress_total_steps,
+            progress_epoch=job.progress_epoch,
+            progress_total_epochs=job.progress_total_epochs,
+            progress_loss=job.progress_loss,
+            hyperparameters=job.hyperparameters,
         )
 
     @property
+    def backend(self) -> str:
+        """The backend that trains this job (stored as `provider`)."""
+        return self.provider
+
+    @property
     def label(self) -> str:
-        """The word people see: the provider's own status while it has the job, else ours."""
+        """The word people see: the backend's own status while it has the job, else ours."""
         if self.state == JobState.SUBMITTED and self.provider_status:
             return self.provider_status
         return self.state.value
+
+    @property
+    def progress(self) -> str | None:
+        """'step 40/120 · epoch 1/3 · loss 0.82', from what the backend reported; None when it reported nothing."""
+        parts = []
+        if self.progress_step is not None:
+            total = f"/{self.progress_total_steps}" if self.progress_total_steps else ""
+            parts.append(f"step {self.progress_step}{total}")
+        if self.progress_epoch is not None:
+            total = f"/{_number(self.progress_total_epochs)}" if self.progress_total_epochs else ""
+            parts.append(f"epoch {_number(self.progress_epoch)}{total}")
+        if self.progress_loss is not None:
+            parts.append(f"training loss {self.progress_loss:.3f}")
+        return " · ".join(parts) or None
 
     def as_payload(self) -> dict[str, Any]:
         """JSON-ready, for the notifications outbox."""
@@ -114,6 +152,16 @@ class JobView:
             created_at=when("created_at") or datetime.fromtimestamp(0).astimezone(),
             submitted_at=when("submitted_at"),
             finished_at=when("finished_at"),
+            method=str(payload.get("method") or "sft"),
+            artifact=payload.get("artifact"),
+            served_where=payload.get("served_where"),
+            progress_step=payload.get("progress_step"),
+            progress_total_steps=payload.get("progress_total_steps"),
+            progress_epoch=payload.get("progress_epoch"),
+            progress_total_epochs=payload.get("progress_total_epochs"),
+            progress_loss=payload.get("progress_loss"),
+            hyperparameters=payload.get("hyperparameters"),
+            advice=payload.get("advice"),
         )
 
 
@@ -140,3 +188,10 @@ class PipelineStatus:
     last_job: JobView | None
     paused_reason: str | None
     accepts_jobs_until: date | None = None
+    backend: str = ""
+    base_model: str = ""
+    base_model_retires: date | None = None
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else (f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}")

@@ -372,6 +372,28 @@ def mark_model_unavailable(session: Session, model: str, now: datetime) -> bool:
     return bool(_changed(result))
 
 
+def job_serving(session: Session, model: str) -> FineTuneJob | None:
+    """The succeeded job whose deployed model answers to `model`."""
+    return session.scalar(
+        select(FineTuneJob).where(FineTuneJob.fine_tuned_model == model, FineTuneJob.state == JobState.SUCCEEDED)
+        .order_by(FineTuneJob.id.desc()).limit(1)
+    )
+
+
+def models_before_latest(session: Session) -> list[tuple[str, str | None]]:
+    """Models swapped in before the active one, with the backend that serves each: candidates to unload."""
+    latest = session.scalar(select(func.max(ModelActivation.id)))
+    if latest is None:
+        return []
+    rows = session.execute(
+        select(ModelActivation.model, FineTuneJob.provider)
+        .outerjoin(FineTuneJob, FineTuneJob.id == ModelActivation.job_id)
+        .where(ModelActivation.id < latest)
+        .order_by(ModelActivation.id)
+    )
+    return [(model, provider) for model, provider in rows]
+
+
 def activate_model(session: Session, model: str, job_id: int | None, now: datetime) -> None:
     session.add(ModelActivation(model=model, job_id=job_id, activated_at=now))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from finetune.views import JobView, PipelineStatus
+from storage.enums import JobState
 
 SUBCOMMANDS = {
     "status": "where everything stands: reply model, examples, last job, next run",
@@ -30,16 +31,34 @@ def job_line(job: JobView) -> str:
     if job.provider_job_id:
         parts.append(f"`{job.provider_job_id}`")
     parts.append(f"*{job.label}*")
+    parts.append(f"on {job.backend}")
     parts.append(f"{job.example_count} examples")
     parts.append(f"created {when(job.created_at)}")
     if job.finished_at:
         parts.append(f"finished {when(job.finished_at)}")
     text = " · ".join(parts)
-    if job.fine_tuned_model:
+    if job.progress and job.state in (JobState.SUBMITTED, JobState.TRAINED):
+        text += f"\n    progress: {job.progress}"
+    if (deploy := deploy_line(job)) is not None:
+        text += f"\n    {deploy}"
+    elif job.fine_tuned_model:
         text += f"\n    model `{job.fine_tuned_model}`"
     if job.error_message:
         text += f"\n    error: {job.error_message}"
     return text
+
+
+def deploy_line(job: JobView) -> str | None:
+    """Where the trained model stands on its way to answering."""
+    where = f" at {job.served_where}" if job.served_where else ""
+    if job.state == JobState.TRAINED:
+        return f"deploy: waiting to deploy `{job.artifact}`" + (f" (last try: {job.error_message})" if job.error_message else "")
+    if job.state == JobState.DEPLOYING:
+        waiting = f" (retrying: {job.error_message})" if job.error_message else ""
+        return f"deploy: loading `{job.fine_tuned_model}`{where}{waiting}"
+    if job.state == JobState.SUCCEEDED and job.fine_tuned_model:
+        return f"deploy: `{job.fine_tuned_model}` served{where}"
+    return None
 
 
 def deadline_line(until: date, today: date) -> str:
@@ -49,6 +68,15 @@ def deadline_line(until: date, today: date) -> str:
     days = (until - today).days
     return (f"• :calendar: The provider takes new fine-tuning jobs until {until.isoformat()} ({days} days left); "
             "fine-tuned models keep answering after that.")
+
+
+def retires(status: PipelineStatus, today: date | None) -> str:
+    when_ = status.base_model_retires
+    if when_ is None:
+        return ""
+    if today is not None and today > when_:
+        return f" (:warning: retired on {when_.isoformat()})"
+    return f" (retires on {when_.isoformat()})"
 
 
 def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str, today: date | None = None) -> str:
@@ -63,6 +91,7 @@ def status_text(status: PipelineStatus, next_run: datetime | None, schedule: str
     lines = [
         "*Fine-tuning status*",
         f"• Reply model: `{active.model}` {since}",
+        f"• Fine-tuning backend: *{status.backend}*, base model `{status.base_model}`" + retires(status, today),
         f"• Approved examples: {counts.approved} in total, {counts.untrained} not yet trained on",
         f"• Threshold: a scheduled run starts a job at {status.min_examples} new approved examples",
         f"• Last job: {job_line(status.last_job) if status.last_job else 'none yet'}",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from bot.config import DEFAULT_SYSTEM_PROMPT
 from storage import queries
@@ -35,7 +36,7 @@ def test_ten_approved_replies_fine_tune_the_model_that_answers_next(stack):
     assert len(creations) == 1
     assert creations[0].json["model"] == "gpt-4.1-mini-2025-04-14"
     assert creations[0].json["suffix"] == "finetune-bot"
-    assert creations[0].json["metadata"]["finetune_bot_dataset"]
+    assert creations[0].json["metadata"]["finetune_bot_key"].startswith("finetune-bot-job-")  # findable if the answer is lost
     training = stack.openai.file_content(creations[0].json["training_file"]).decode().splitlines()
     assert len(training) == 10
     first = json.loads(training[0])
@@ -49,7 +50,8 @@ def test_ten_approved_replies_fine_tune_the_model_that_answers_next(stack):
     done = stack.slack.wait_for(lambda: [t for t in notifications(stack) if "is now answering" in t])
     ft_model = stack.openai.jobs()[0]["fine_tuned_model"]
     assert ft_model.startswith("ft:gpt-4.1-mini-2025-04-14:sandbox-org:finetune-bot:")
-    assert done == [f":tada: `{ft_model}` is now answering, trained on 10 examples."]
+    where = f"the OpenAI-compatible API at {urlsplit(stack.openai.base_url).netloc}"
+    assert done == [f":tada: `{ft_model}` is now answering, served by {where}, trained on 10 examples."]
 
     after = stack.ask("Review this product: a noise-cancelling headphone")
     assert chat_models(stack)[-1] == ft_model
@@ -184,6 +186,7 @@ def test_a_fine_tuned_model_the_provider_no_longer_serves_falls_back_to_the_base
     assert ft_model.startswith("ft:")
     stack.openai.fail_next("chat.completions", 404, code="model_not_found",
                            message=f"The model `{ft_model}` does not exist or you do not have access to it.")
+    asked_before = chat_models(stack).count(ft_model)  # the smoke test before the swap asked it too
     reply = stack.ask("Review this product: a rain jacket")
     assert "rain jacket" in reply["text"] and "Sorry" not in reply["text"]
     assert chat_models(stack)[-2:] == [ft_model, "gpt-4.1-mini-2025-04-14"]
@@ -194,6 +197,6 @@ def test_a_fine_tuned_model_the_provider_no_longer_serves_falls_back_to_the_base
         assert queries.find_reply(session, "C0GENERAL", reply["ts"]).model == "gpt-4.1-mini-2025-04-14"
     # recorded once: the next question goes straight to the base model, and status says why
     stack.ask("Review this product: a camping stove")
-    assert chat_models(stack)[-1] == "gpt-4.1-mini-2025-04-14" and chat_models(stack).count(ft_model) == 1
+    assert chat_models(stack)[-1] == "gpt-4.1-mini-2025-04-14" and chat_models(stack).count(ft_model) == asked_before + 1
     status = stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "status")["ack"]["text"]
     assert f"`{ft_model}` is no longer served" in status

@@ -5,8 +5,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from finetune.backends.openai import OPENAI_MAX_EXAMPLE_TOKENS as MAX_EXAMPLE_TOKENS
 from finetune.dataset import build_dataset, to_example
-from finetune.validation import MAX_EXAMPLE_TOKENS, example_problems
+from finetune.validation import example_problems
 
 SYSTEM = {"role": "system", "content": "You are a friendly and enthusiastic product reviewer."}
 
@@ -22,13 +23,13 @@ def test_an_example_is_the_conversation_plus_the_approved_answer_in_the_seed_for
     messages = [SYSTEM, {"role": "user", "content": "Review this product: a new ergonomic office chair."}]
     example = to_example(messages, "Oh my goodness, this chair is a DREAM!")
     assert example == {"messages": [SYSTEM, messages[1], {"role": "assistant", "content": "Oh my goodness, this chair is a DREAM!"}]}
-    assert example_problems(example) == []
+    assert example_problems(example, MAX_EXAMPLE_TOKENS) == []
 
 
 def test_follow_ups_keep_the_earlier_turns_in_order():
     messages = [SYSTEM, {"role": "user", "content": "Review: a lamp"}, {"role": "assistant", "content": "Bright!"},
                 {"role": "user", "content": "And the price?"}]
-    line = json.loads(build_dataset([R(1, messages, "Worth every cent!")]).lines[0])
+    line = json.loads(build_dataset([R(1, messages, "Worth every cent!")], max_example_tokens=MAX_EXAMPLE_TOKENS).lines[0])
     assert [m["role"] for m in line["messages"]] == ["system", "user", "assistant", "user", "assistant"]
 
 
@@ -36,7 +37,7 @@ def test_invalid_examples_are_skipped_with_their_reasons_and_the_rest_kept():
     good = R(1, [SYSTEM, {"role": "user", "content": "q"}], "a")
     empty_answer = R(2, [SYSTEM, {"role": "user", "content": "q"}], "   ")
     no_user = R(3, [SYSTEM], "a")
-    built = build_dataset([good, empty_answer, no_user])
+    built = build_dataset([good, empty_answer, no_user], max_example_tokens=MAX_EXAMPLE_TOKENS)
     assert built.reply_ids == [1]
     assert [s["reply_id"] for s in built.skipped] == [2, 3]
     assert "has no text" in built.skipped[0]["problems"][0]
@@ -45,10 +46,10 @@ def test_invalid_examples_are_skipped_with_their_reasons_and_the_rest_kept():
 
 
 def test_validation_names_each_problem():
-    assert example_problems({"messages": []}) == ["the example has no messages"]
-    problems = example_problems({"messages": [{"role": "robot", "content": "x"}, {"role": "user", "content": ""}]})
+    assert example_problems({"messages": []}, MAX_EXAMPLE_TOKENS) == ["the example has no messages"]
+    problems = example_problems({"messages": [{"role": "robot", "content": "x"}, {"role": "user", "content": ""}]}, MAX_EXAMPLE_TOKENS)
     assert "message 0 has an unknown role 'robot'" in problems
     assert "message 1 (user) has no text" in problems
     assert "the example does not end with the assistant's reply" in problems
     huge = to_example([{"role": "user", "content": "x" * (MAX_EXAMPLE_TOKENS * 4)}], "a")
-    assert any("too long" in p for p in example_problems(huge))
+    assert any("too long" in p for p in example_problems(huge, MAX_EXAMPLE_TOKENS))

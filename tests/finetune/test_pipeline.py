@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from openai import OpenAI
 
-from finetune.openai_provider import OpenAIFineTuning
+from finetune.backends.openai import build_openai_backend
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.states import IllegalTransition, JobState, check_transition
@@ -14,6 +14,7 @@ from sandbox.openai_stub import OpenAIStub
 from storage import queries
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve
+from tests.support.pipelines import openai_pipeline
 
 CLIENT_RETRIES = 2  # the openai client's own retries, set explicitly: no assertion leans on the SDK's default
 
@@ -27,7 +28,7 @@ def stub(clock) -> Iterator[OpenAIStub]:
 @pytest.fixture
 def pipeline(db, clock, stub) -> Iterator[Pipeline]:
     client = OpenAI(api_key="sk-test-key", base_url=stub.base_url, max_retries=CLIENT_RETRIES)
-    yield Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE, min_examples=10, suffix="team"))
+    yield openai_pipeline(db, clock, client, PipelineConfig(base_model=BASE, min_examples=10, suffix="team"))
     client.close()
 
 
@@ -142,8 +143,8 @@ def test_openai_itself_announces_its_last_day_for_new_jobs_and_other_endpoints_d
 
     official = OpenAI(api_key="sk-test-key")
     compatible = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
-    assert OpenAIFineTuning(official).accepts_jobs_until == date(2027, 1, 6)
-    assert OpenAIFineTuning(compatible).accepts_jobs_until is None
+    assert build_openai_backend(official).capabilities.accepts_jobs_until == date(2027, 1, 6)
+    assert build_openai_backend(compatible).capabilities.accepts_jobs_until is None
     assert "until 2027-01-06 (42 days left)" in deadline_line(date(2027, 1, 6), date(2026, 11, 25))
     assert "stopped taking new fine-tuning jobs" in deadline_line(date(2027, 1, 6), date(2027, 1, 7))
     official.close()
@@ -172,7 +173,7 @@ def test_cancelling_after_a_lost_create_cancels_the_job_at_the_provider(pipeline
 
 def test_invalid_approved_examples_never_count_as_new_material(db, clock, stub):
     client = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
-    eager = Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE, min_examples=1))
+    eager = openai_pipeline(db, clock, client, PipelineConfig(base_model=BASE, min_examples=1))
     approve(db, clock, 10)
     eager.tick()
     clock.advance(60)
@@ -213,7 +214,7 @@ def test_two_processes_on_one_database_start_one_job(db, clock, stub):
     import threading
 
     clients = [OpenAI(api_key="sk-test-key", base_url=stub.base_url) for _ in range(2)]
-    first, second = (Pipeline(db, OpenAIFineTuning(c), clock, PipelineConfig(base_model=BASE)) for c in clients)
+    first, second = (openai_pipeline(db, clock, c, PipelineConfig(base_model=BASE)) for c in clients)
     approve(db, clock, 10)
     results = []
     threads = [threading.Thread(target=lambda p=p: results.append(p.tick())) for p in (first, second)]

@@ -7,14 +7,14 @@ import pytest
 from openai import OpenAI
 
 from finetune.cron import parse_cron
-from finetune.openai_provider import OpenAIFineTuning
-from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.pipeline import PipelineConfig
 from finetune.scheduler import TICK_JOB, FinetuneScheduler
 from sandbox.openai_stub import OpenAIStub
 from sandbox.schedule import ManualSchedule
 from storage.db import Database
 from storage.enums import Trigger
 from tests.support.factories import approve_examples as approve
+from tests.support.pipelines import openai_pipeline
 
 BASE = "gpt-4.1-mini-2025-04-14"
 
@@ -27,7 +27,7 @@ def scheduled(tmp_path, clock):
     hooks: list[str] = []
     with OpenAIStub(clock).start() as stub:
         client = OpenAI(api_key="sk-test-key", base_url=stub.base_url)
-        pipeline = Pipeline(db, OpenAIFineTuning(client), clock, PipelineConfig(base_model=BASE))
+        pipeline = openai_pipeline(db, clock, client, PipelineConfig(base_model=BASE))
         scheduler = FinetuneScheduler(pipeline, cron="30 2 * * *", poll_seconds=60, clock=clock,
                                       after_run=[lambda: hooks.append("after")])
         yield ManualSchedule(scheduler, clock), stub, hooks, db

@@ -19,7 +19,8 @@ def test_the_demo_plays_the_loop_and_ends_with_the_fine_tuned_model(tmp_path):
     assert transcript.count("alice reacted :+1:") == 10
     assert "Approved examples: 10 in total, 10 not yet trained on" in transcript
     assert re.search(r"Fine-tuning job `ftjob-\w+` started on `gpt-4.1-mini-2025-04-14` with 10 approved examples", transcript)
-    model = re.search(r":tada: `(ft:gpt-4.1-mini-2025-04-14:sandbox-org:sandbox:\w+)` is now answering, trained on 10 examples",
+    model = re.search(r":tada: `(ft:gpt-4.1-mini-2025-04-14:sandbox-org:sandbox:\w+)` is now answering, "
+                      r"served by [^,]+, trained on 10 examples",
                       transcript).group(1)
     last = transcript.strip().splitlines()
     assert last[-1] == "The loop is closed: the last reply came from the fine-tuned model."
