@@ -189,9 +189,7 @@
     if (message.is_bot) classes.push("bot");
     const notification = message.is_bot && !message.model && !message.is_reply && !message.reply_count && where === "main";
     if (notification) classes.push("notification");
-    const context = message.context
-      ? `<div class="context" data-testid="message-context">${render(message.context, { model: message.model })}</div>`
-      : "";
+    const context = contextHtml(message);
     const actions = where === "main"
       ? `<div class="msg-actions" role="group" aria-label="Message actions">` +
         `<button type="button" class="icon-button" data-testid="reply-in-thread" data-focus="reply" data-action="open-thread" ` +
@@ -204,6 +202,15 @@
       `<div class="msg-body">${head(message.user, message.is_bot, message.ts)}` +
       `<div class="msg-text" data-testid="message-text">${render(message.text)}</div>${context}` +
       `${reactions(message)}${where === "main" ? threadSummary(message) : ""}</div>${actions}</div>`;
+  }
+
+  // The model badge comes from the reply's metadata (message.model), never from the footer's text: where the
+  // footer shows that same model as `code` the badge takes its place, otherwise the badge leads the line.
+  function contextHtml(message) {
+    if (!message.context && !message.model) return "";
+    const text = render(message.context, { model: message.model });
+    const lead = message.model && !text.includes('data-testid="model-badge"') ? `${badge(message.model, "model-badge")} ` : "";
+    return `<div class="context" data-testid="message-context">${lead}${text}</div>`;
   }
 
   function ephemeralHtml(eph) {

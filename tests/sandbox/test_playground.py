@@ -214,6 +214,43 @@ def test_a_posted_question_reaches_the_bot_and_its_reply_appears(
 
 
 @pytest.mark.timeout(60)
+def test_the_model_badge_comes_from_the_reply_metadata_not_its_text(
+    sandbox: tuple[LocalStack, Playground], base: str
+) -> None:
+    stack, _ = sandbox
+    slack = stack.slack
+    question = slack.post_as_user("U0ALICE", "C0GENERAL", "a question nobody mentioned the bot in")
+
+    def bot_reply(text: str, footer: str, metadata: dict | None) -> str:
+        args: dict[str, Any] = {
+            "channel": "C0GENERAL", "thread_ts": question["ts"], "text": text,
+            "blocks": [{"type": "markdown", "text": text},
+                       {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}],
+        }
+        if metadata is not None:
+            args["metadata"] = metadata
+        status, body, _ = slack.call_api("chat.postMessage", args, slack.bot_token)
+        assert status == 200 and body["ok"], body
+        return body["ts"]
+
+    answer = bot_reply("An answer.", "Answered by `gpt-named-in-the-text` · react :+1:",
+                       {"event_type": "finetune_bot_reply",
+                        "event_payload": {"reply_id": 1, "model": "ft:gpt-from-metadata:sandbox", "author": "model"}})
+    better = bot_reply("A better answer.", "Better answer suggested by <@U0BOB> · react :+1:",
+                       {"event_type": "finetune_bot_reply",
+                        "event_payload": {"reply_id": 2, "model": "ft:gpt-from-metadata:sandbox", "author": "U0BOB"}})
+    unlabelled = bot_reply("No metadata.", "Answered by `gpt-only-in-the-text`", None)
+
+    thread = call(base, "GET", f"api/state?thread={question['ts']}")[1]["thread"]
+    models = {m["ts"]: m["model"] for m in thread["messages"]}
+    assert models[answer] == "ft:gpt-from-metadata:sandbox", "the metadata wins over the footer's text"
+    assert models[better] is None, "a person's better answer was not written by a model"
+    assert models[unlabelled] is None, "no metadata, no model: the text is never parsed"
+    summary = next(m for m in call(base, "GET", "api/state")[1]["messages"] if m["ts"] == question["ts"])
+    assert summary["thread_model"] == "ft:gpt-from-metadata:sandbox"
+
+
+@pytest.mark.timeout(60)
 def test_a_slash_command_answers_only_the_person_who_typed_it(base: str) -> None:
     status, result = call(base, "POST", "api/commands", {"channel": "C0GENERAL", "text": "/finetune status"})
     assert status == 200 and result["command"] == "/finetune" and result["text"] == "status"
