@@ -2,6 +2,9 @@
 
 What a command's answers become is Slack's rule: ephemeral (only the person who typed it sees it)
 unless response_type is in_channel, which posts a real message and sends the app its message event.
+The ack is the command's immediate answer, so it is stamped when the command is sent: it sorts before
+anything the app posts through the response_url while Slack still waits for the ack (respond() often
+races the ack's HTTP response), as Slack shows the ack first.
 """
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ class SlashCommands:
         with self._lock:
             self._hooks[hook] = {"channel": channel, "user": user["id"], "command": command}
         form = self.objects.command_form(user, info, command, text, response_url)
+        ack_ts = self.workspace.next_ts()
         status, ack = self.delivery.deliver_command(form)
         if ack:
-            self.record({"channel": channel, "user": user["id"]}, ack, source="ack")
+            self.record({"channel": channel, "user": user["id"]}, ack, source="ack", ts=ack_ts)
         return {"status": status, "ack": ack, "response_url": response_url}
 
     def post_response_url(self, hook: str, payload: dict) -> bool:
@@ -47,14 +51,16 @@ class SlashCommands:
         self.record(context, payload, source="response_url")
         return True
 
-    def record(self, context: dict, payload: dict, *, source: str) -> None:
+    def record(self, context: dict, payload: dict, *, source: str, ts: str | None = None) -> None:
+        """Show an ack or response_url payload; `ts` is the one taken for it beforehand, if any."""
         text, blocks = payload.get("text") or "", payload.get("blocks")
         if payload.get("response_type") == "in_channel":
-            message = self.objects.bot_message(text, blocks, payload.get("attachments"), None)
+            message = self.objects.bot_message(text, blocks, payload.get("attachments"), None, ts=ts)
             stored, _ = self.workspace.post(context["channel"], message, payload.get("thread_ts"))
             self.delivery.deliver_later(self.events.envelope(self.events.message(context["channel"], stored)))
         elif text or blocks:
-            self.objects.ephemeral(context["channel"], context["user"], text, blocks, source, payload.get("thread_ts"))
+            self.objects.ephemeral(context["channel"], context["user"], text, blocks, source, payload.get("thread_ts"),
+                                   ts=ts)
 
     # ------------------------------------------------------------- saved state
 

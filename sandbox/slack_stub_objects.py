@@ -104,10 +104,10 @@ class SlackObjects:
             "is_private": True, "is_archived": False,
         }
 
-    def bot_message(self, text: str, blocks: Any, attachments: Any, metadata: Any) -> dict:
+    def bot_message(self, text: str, blocks: Any, attachments: Any, metadata: Any, *, ts: str | None = None) -> dict:
         me = self.identity
         message: dict[str, Any] = {
-            "user": me.bot_user_id, "type": "message", "ts": self.workspace.next_ts(), "bot_id": me.bot_id,
+            "user": me.bot_user_id, "type": "message", "ts": ts or self.workspace.next_ts(), "bot_id": me.bot_id,
             "app_id": me.app_id, "text": text, "team": me.team_id,
             "bot_profile": {
                 "id": me.bot_id, "deleted": False, "name": me.bot_name, "updated": self.workspace.now(),
@@ -128,10 +128,11 @@ class SlackObjects:
             "team": self.identity.team_id, "blocks": rich_text_blocks(text, ts),
         }
 
-    def ephemeral(self, channel: str, user: str, text: str, blocks: Any, source: str, thread_ts: Any) -> dict:
+    def ephemeral(self, channel: str, user: str, text: str, blocks: Any, source: str, thread_ts: Any,
+                  *, ts: str | None = None) -> dict:
         """Stores it too: an ephemeral is only ever made to be shown."""
         return self.workspace.add_ephemeral({
-            "channel": channel, "user": user, "text": text, "blocks": blocks, "ts": self.workspace.next_ts(),
+            "channel": channel, "user": user, "text": text, "blocks": blocks, "ts": ts or self.workspace.next_ts(),
             "thread_ts": thread_ts or None, "source": source,
         })
 

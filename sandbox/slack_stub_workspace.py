@@ -5,6 +5,7 @@ can follow along. It knows nothing of HTTP or the app: the Web API methods and u
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import logging
 import threading
@@ -176,7 +177,11 @@ class Workspace:
                 message["thread_ts"] = parent["ts"]
                 message["parent_user_id"] = parent.get("user")
                 self._count_reply(parent, message)
+            latest = next(reversed(store), None)
             store[message["ts"]] = message
+            if latest is not None and ts_key(message["ts"]) < ts_key(latest):
+                # a ts taken earlier (a slash command's ack, stamped when the command was sent) sorts where it belongs
+                self._messages[channel] = dict(sorted(store.items(), key=lambda item: ts_key(item[0])))
             result = copy.deepcopy(message), copy.deepcopy(parent) if parent else None
         self._emit({"type": "message_posted", "channel": channel, "ts": message["ts"],
                     "thread_ts": message.get("thread_ts"), "message": result[0], "parent": result[1]})
@@ -257,7 +262,7 @@ class Workspace:
 
     def add_ephemeral(self, ephemeral: dict) -> dict:
         with self._lock:
-            self._ephemerals.append(ephemeral)
+            bisect.insort(self._ephemerals, ephemeral, key=lambda e: ts_key(e["ts"]))  # in ts order, like messages
         self._emit({"type": "ephemeral", "ephemeral": ephemeral})
         return copy.deepcopy(ephemeral)
 
@@ -291,7 +296,8 @@ class Workspace:
         if reply.get("user") and reply["user"] not in users:
             users.append(reply["user"])
         parent["reply_users_count"] = len(users)
-        parent["latest_reply"] = reply["ts"]
+        if ts_key(reply["ts"]) > ts_key(parent.get("latest_reply") or 0):
+            parent["latest_reply"] = reply["ts"]
         parent.setdefault("is_locked", False)
         parent.setdefault("subscribed", False)
 
