@@ -1,13 +1,13 @@
 """`finetune-bot sandbox --demo`: the whole loop played by script through the stand-ins, as a transcript."""
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from typing import TextIO
 
 from sandbox.clock import ManualClock
 from sandbox.offline import sandbox_stack
+from sandbox.reply_metadata import answered_by
 from sandbox.stack import LocalStack
 
 # What the team would rather read: the seed article's enthusiastic reviewer, written by hand.
@@ -38,12 +38,8 @@ FINAL_QUESTION = "Review this product: a noise-cancelling headphone"
 
 
 def _model(message: dict) -> str:
-    for block in message.get("blocks") or []:
-        if block.get("type") == "context":
-            found = re.search(r"`([^`]+)`", block["elements"][0]["text"])
-            if found:
-                return found.group(1)
-    return "?"
+    """The model named in the reply's metadata, never read off its text."""
+    return answered_by(message) or "?"
 
 
 def _short(text: str, width: int = 150) -> str:

@@ -2,14 +2,7 @@
 (() => {
   "use strict";
 
-  const EMOJI = {
-    "+1": "👍", thumbsup: "👍", "-1": "👎", thumbsdown: "👎", white_check_mark: "✅", heavy_check_mark: "✔️",
-    star: "⭐", tada: "🎉", eyes: "👀", heart: "❤️", fire: "🔥", rocket: "🚀", sparkles: "✨", clap: "👏",
-    raised_hands: "🙌", pray: "🙏", wave: "👋", smile: "😄", slightly_smiling_face: "🙂", thinking_face: "🤔",
-    sweat: "😓", sweat_smile: "😅", robot_face: "🤖", hourglass_flowing_sand: "⏳", hourglass: "⌛",
-    warning: "⚠️", no_entry_sign: "🚫", no_entry: "⛔", double_vertical_bar: "⏸️", x: "❌", "100": "💯",
-    white_circle: "⚪", large_green_circle: "🟢", red_circle: "🔴", bulb: "💡", memo: "📝", speech_balloon: "💬",
-  };
+  const Emoji = window.PlaygroundEmoji;  // emoji.js: inline SVG glyphs, no emoji font needed
   const QUICK = [
     ["+1", "thumbs up"], ["white_check_mark", "check mark"], ["star", "star"], ["tada", "party popper"], ["eyes", "eyes"],
   ];
@@ -38,9 +31,13 @@
     return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   }
 
-  function emoji(name) {
-    const base = String(name).split("::")[0];
-    return EMOJI[base] || `:${base}:`;
+  // Slack's order is its ts, "seconds.micros": compared exactly, as a float would blur the microseconds.
+  // A slash command's ack is stamped when the command was sent, so it shows before what the app answers later.
+  function compareTs(a, b) {
+    const [aSeconds, aMicros = ""] = String(a).split(".");
+    const [bSeconds, bMicros = ""] = String(b).split(".");
+    const micros = (fraction) => Number(`${fraction}000000`.slice(0, 6));
+    return (Number(aSeconds) - Number(bSeconds)) || (micros(aMicros) - micros(bMicros));
   }
 
   function isFineTuned(model) { return typeof model === "string" && model.startsWith("ft:"); }
@@ -95,8 +92,7 @@
     html = html.replace(new RegExp(`${edge}\\*([^*\\n]+)\\*${after}`, "g"), "$1<strong>$2</strong>");
     html = html.replace(new RegExp(`${edge}_([^_\\n]+)_${after}`, "g"), "$1<em>$2</em>");
     html = html.replace(new RegExp(`${edge}~([^~\\n]+)~${after}`, "g"), "$1<del>$2</del>");
-    html = html.replace(/:([a-z0-9_+\-]+(?:::skin-tone-[2-6])?):/g, (all, name) =>
-      EMOJI[name.split("::")[0]] ? `<span class="emoji" title=":${esc(name)}:">${EMOJI[name.split("::")[0]]}</span>` : all);
+    html = html.replace(/:([a-z0-9_+\-]+(?:::skin-tone-[2-6])?):/g, (all, name) => (Emoji.has(name) ? Emoji.html(name) : all));
     return html.replace(/\n/g, "<br>");
   }
 
@@ -161,7 +157,7 @@
       return `<button type="button" class="reaction${ghost ? " ghost" : ""}${approve}" data-testid="reaction" ` +
         `data-focus="react:${esc(name)}" data-action="react" data-ts="${esc(message.ts)}" data-name="${esc(name)}" ` +
         `data-count="${count}" aria-pressed="${mine}" aria-label="${esc(label)}" title="${esc(title)}">` +
-        `<span class="emoji" aria-hidden="true">${emoji(name)}</span><span class="count">${count || ""}</span></button>`;
+        `${Emoji.html(name, { decorative: true })}<span class="count">${count || ""}</span></button>`;
     };
     for (const r of message.reactions) buttons.push(button(r.name, r.count, r.users.includes(me), false));
     const missing = QUICK.filter(([name]) => !present.has(name));
@@ -189,13 +185,11 @@
     if (message.is_bot) classes.push("bot");
     const notification = message.is_bot && !message.model && !message.is_reply && !message.reply_count && where === "main";
     if (notification) classes.push("notification");
-    const context = message.context
-      ? `<div class="context" data-testid="message-context">${render(message.context, { model: message.model })}</div>`
-      : "";
+    const context = contextHtml(message);
     const actions = where === "main"
       ? `<div class="msg-actions" role="group" aria-label="Message actions">` +
         `<button type="button" class="icon-button" data-testid="reply-in-thread" data-focus="reply" data-action="open-thread" ` +
-        `data-ts="${esc(message.ts)}" aria-label="Reply in thread" title="Reply in thread">💬 Reply in thread</button></div>`
+        `data-ts="${esc(message.ts)}" aria-label="Reply in thread" title="Reply in thread">${Emoji.html("speech_balloon", { decorative: true })} Reply in thread</button></div>`
       : "";
     return `<div class="${classes.join(" ")}" data-testid="message" data-ts="${esc(message.ts)}" ` +
       `data-user="${esc(message.user || "")}" data-kind="${message.is_bot ? "bot" : "user"}" ` +
@@ -206,10 +200,19 @@
       `${reactions(message)}${where === "main" ? threadSummary(message) : ""}</div>${actions}</div>`;
   }
 
+  // The model badge comes from the reply's metadata (message.model), never from the footer's text: where the
+  // footer shows that same model as `code` the badge takes its place, otherwise the badge leads the line.
+  function contextHtml(message) {
+    if (!message.context && !message.model) return "";
+    const text = render(message.context, { model: message.model });
+    const lead = message.model && !text.includes('data-testid="model-badge"') ? `${badge(message.model, "model-badge")} ` : "";
+    return `<div class="context" data-testid="message-context">${lead}${text}</div>`;
+  }
+
   function ephemeralHtml(eph) {
     return `<div class="msg bot ephemeral" data-testid="ephemeral" data-ts="${esc(eph.ts)}" data-source="${esc(eph.source || "")}">` +
       avatar(null, true) +
-      `<div class="msg-body">${head(null, true, eph.ts, '<span class="only-you">Only visible to you</span>')}` +
+      `<div class="msg-body">${head(null, true, eph.ts, `<span class="only-you">${Emoji.html("eye", { decorative: true })} Only visible to you</span>`)}` +
       `<div class="msg-text" data-testid="message-text">${render(eph.text)}</div>` +
       `<button type="button" class="dismiss" data-action="dismiss" data-focus="dismiss" data-ts="${esc(eph.ts)}" ` +
       `aria-label="Dismiss this message">Dismiss message</button></div></div>`;
@@ -219,8 +222,10 @@
     const dm = channel && channel.is_im;
     const title = dm ? `This is your direct message with ${esc(state.data.bot.name)}` : `This is the very beginning of <span>#${esc(channel ? channel.name : "")}</span>`;
     const text = dm
-      ? "Ask it anything here, no mention needed. React 👍 on answers you like."
-      : "Ask the bot with <strong>@finetune-bot Review this product: …</strong>, react 👍 ✅ ⭐ on good answers, then try <code>/finetune run</code>.";
+      ? `Ask it anything here, no mention needed. React ${Emoji.html("+1")} on answers you like.`
+      : `Ask the bot with <strong>@finetune-bot Review this product: …</strong>, react ` +
+        `${["+1", "white_check_mark", "star"].map((name) => Emoji.html(name)).join(" ")} on good answers, ` +
+        "then try <code>/finetune run</code>.";
     return `<div class="intro" data-testid="intro"><h2>${title}</h2><p>${text}</p></div>`;
   }
 
@@ -310,7 +315,7 @@
   function renderSidebar() {
     const item = (c) => {
       const current = c.id === state.data.channel ? ' aria-current="page"' : "";
-      const icon = c.is_im ? '<span class="presence" aria-hidden="true"></span>' : `<span class="hash" aria-hidden="true">${c.is_private ? "🔒" : "#"}</span>`;
+      const icon = c.is_im ? '<span class="presence" aria-hidden="true"></span>' : `<span class="hash" aria-hidden="true">${c.is_private ? Emoji.html("lock", { decorative: true }) : "#"}</span>`;
       const label = c.is_im ? `${esc(c.name)} <span class="app-badge">APP</span>` : esc(c.name);
       const aria = c.is_im ? `Direct message with ${c.name}` : `Channel ${c.name}`;
       return `<li><button type="button" class="nav-item" data-testid="channel-link" data-channel="${esc(c.id)}" ` +
@@ -341,7 +346,7 @@
     for (const e of state.data.ephemerals) {
       if (!state.dismissed.has(e.ts)) entries.push({ ts: e.ts, key: `e:${e.ts}`, html: ephemeralHtml(e) });
     }
-    entries.sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
+    entries.sort((a, b) => compareTs(a.ts, b.ts));
     reconcile(list, [{ key: `intro:${state.data.channel}`, html: introHtml(channel) }, ...entries]);
     if (stick) list.scrollTop = list.scrollHeight;
     state.stickMain = false;

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.reply_metadata import answered_by
 from sandbox.slack_stub import ApiError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/emoji.js": ("emoji.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 MAX_BODY = 64 * 1024
@@ -45,7 +47,6 @@ HEARTBEAT_SECONDS = 10.0
 CLIENT_QUEUE = 1000
 COMMANDS = ("/finetune",)
 REACTION_NAME = re.compile(r"[a-z0-9_+'\-]{1,100}(?:::skin-tone-[2-6])?")
-MODEL_IN_CONTEXT = re.compile(r"Answered by `([^`]+)`")
 _STOP = object()
 
 
@@ -188,7 +189,7 @@ class Playground:
             "user": message.get("user"),
             "is_bot": bool(message.get("bot_id")),
             "text": message.get("text") or "",
-            "model": _answered_by(message),
+            "model": answered_by(message),
             "context": _context_text(message),
             "thread_ts": message.get("thread_ts"),
             "is_reply": bool(message.get("thread_ts")) and message.get("thread_ts") != message["ts"],
@@ -201,7 +202,7 @@ class Playground:
         }
         if channel and view["reply_count"]:
             # the channel view shows, under each question, which model answered in its thread
-            answers = [_answered_by(m) for m in self.slack.thread(channel, message["ts"])[1:] if m.get("bot_id")]
+            answers = [answered_by(m) for m in self.slack.thread(channel, message["ts"])[1:] if m.get("bot_id")]
             view["thread_model"] = next((m for m in reversed(answers) if m), None)
         return view
 
@@ -349,18 +350,6 @@ def _offer(client: queue.Queue, item: Any) -> None:
 def _user_view(user: dict) -> dict:
     return {"id": user["id"], "name": user["name"], "real_name": user.get("real_name") or user["name"],
             "is_bot": bool(user.get("is_bot"))}
-
-
-def _answered_by(message: dict) -> str | None:
-    """The model named in a bot reply's context block ("Answered by `MODEL` · ...")."""
-    for block in message.get("blocks") or []:
-        if block.get("type") != "context":
-            continue
-        for element in block.get("elements") or []:
-            found = MODEL_IN_CONTEXT.search(element.get("text") or "")
-            if found:
-                return found.group(1)
-    return None
 
 
 def _context_text(message: dict) -> str:

@@ -41,3 +41,13 @@ def test_the_installed_bot_points_to_the_sandbox_instead_of_running_it(tmp_path)
     assert done.returncode == 2
     assert "python -m sandbox" in done.stderr and "make run" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_the_demo_reads_the_model_from_the_reply_metadata_not_its_text():
+    from sandbox.demo import _model
+
+    footer = {"type": "context", "elements": [{"type": "mrkdwn", "text": "Answered by `gpt-named-in-the-text`"}]}
+    metadata = {"event_type": "finetune_bot_reply",
+                "event_payload": {"reply_id": 7, "model": "ft:gpt-from-metadata:sandbox", "author": "model"}}
+    assert _model({"blocks": [footer], "metadata": metadata}) == "ft:gpt-from-metadata:sandbox"
+    assert _model({"blocks": [footer]}) == "?"

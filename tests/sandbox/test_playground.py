@@ -103,9 +103,9 @@ def test_the_page_and_its_static_files_are_served(base: str) -> None:
     with urllib.request.urlopen(base, timeout=5) as response:
         assert response.headers["Content-Type"].startswith("text/html")
         page = response.read().decode()
-    assert 'id="composer"' in page and "/app.js" in page and "/style.css" in page
+    assert 'id="composer"' in page and "/app.js" in page and "/emoji.js" in page and "/style.css" in page
     assert "http" not in page.replace("http-equiv", ""), "the page must not load anything from outside"
-    for path, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
+    for path, kind in (("app.js", "text/javascript"), ("emoji.js", "text/javascript"), ("style.css", "text/css")):
         with urllib.request.urlopen(base + path, timeout=5) as response:
             assert response.headers["Content-Type"].startswith(kind)
             assert response.read()
@@ -214,6 +214,43 @@ def test_a_posted_question_reaches_the_bot_and_its_reply_appears(
 
 
 @pytest.mark.timeout(60)
+def test_the_model_badge_comes_from_the_reply_metadata_not_its_text(
+    sandbox: tuple[LocalStack, Playground], base: str
+) -> None:
+    stack, _ = sandbox
+    slack = stack.slack
+    question = slack.post_as_user("U0ALICE", "C0GENERAL", "a question nobody mentioned the bot in")
+
+    def bot_reply(text: str, footer: str, metadata: dict | None) -> str:
+        args: dict[str, Any] = {
+            "channel": "C0GENERAL", "thread_ts": question["ts"], "text": text,
+            "blocks": [{"type": "markdown", "text": text},
+                       {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}],
+        }
+        if metadata is not None:
+            args["metadata"] = metadata
+        status, body, _ = slack.call_api("chat.postMessage", args, slack.bot_token)
+        assert status == 200 and body["ok"], body
+        return body["ts"]
+
+    answer = bot_reply("An answer.", "Answered by `gpt-named-in-the-text` · react :+1:",
+                       {"event_type": "finetune_bot_reply",
+                        "event_payload": {"reply_id": 1, "model": "ft:gpt-from-metadata:sandbox", "author": "model"}})
+    better = bot_reply("A better answer.", "Better answer suggested by <@U0BOB> · react :+1:",
+                       {"event_type": "finetune_bot_reply",
+                        "event_payload": {"reply_id": 2, "model": "ft:gpt-from-metadata:sandbox", "author": "U0BOB"}})
+    unlabelled = bot_reply("No metadata.", "Answered by `gpt-only-in-the-text`", None)
+
+    thread = call(base, "GET", f"api/state?thread={question['ts']}")[1]["thread"]
+    models = {m["ts"]: m["model"] for m in thread["messages"]}
+    assert models[answer] == "ft:gpt-from-metadata:sandbox", "the metadata wins over the footer's text"
+    assert models[better] is None, "a person's better answer was not written by a model"
+    assert models[unlabelled] is None, "no metadata, no model: the text is never parsed"
+    summary = next(m for m in call(base, "GET", "api/state")[1]["messages"] if m["ts"] == question["ts"])
+    assert summary["thread_model"] == "ft:gpt-from-metadata:sandbox"
+
+
+@pytest.mark.timeout(60)
 def test_a_slash_command_answers_only_the_person_who_typed_it(base: str) -> None:
     status, result = call(base, "POST", "api/commands", {"channel": "C0GENERAL", "text": "/finetune status"})
     assert status == 200 and result["command"] == "/finetune" and result["text"] == "status"
@@ -297,6 +334,27 @@ def test_the_whole_loop_in_a_real_browser(tmp_path: Path) -> None:
         stack.stop()
 
 
+def _assert_emoji_are_inline_glyphs(page, expect, stack: LocalStack, reply, thumbs) -> None:
+    """No emoji font on this machine, none needed: the page draws known emoji as inline SVG, others as :name:."""
+    glyph = thumbs.locator(".emoji > svg")
+    expect(glyph).to_have_count(1)
+    box = glyph.bounding_box()
+    assert box is not None and box["width"] >= 12 and box["height"] >= 12, box
+    assert thumbs.locator(".emoji").inner_text().strip() == "", "no character left for a missing font to draw"
+    # the reply's footer says "react :+1: ...": the same glyph inline in the text
+    expect(reply.get_by_test_id("message-context").locator('.emoji[data-emoji="+1"] > svg')).to_have_count(1)
+    # a name the page has no glyph for shows as its :name: text, as Slack shows an unknown emoji
+    stack.slack.add_reaction("U0ALICE", "C0GENERAL", reply.get_attribute("data-ts"), "partyparrot")
+    unknown = reply.locator('[data-testid=reaction][data-name="partyparrot"]')
+    expect(unknown.locator(".emoji")).to_have_text(":partyparrot:")
+    expect(unknown.locator("svg")).to_have_count(0)
+    stack.slack.remove_reaction("U0ALICE", "C0GENERAL", reply.get_attribute("data-ts"), "partyparrot")
+    expect(unknown).to_have_count(0)
+    # and nothing on the page is left to a system emoji font
+    text = page.locator("body").inner_text()
+    assert not re.search("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u231A-\u23FF]", text), text
+
+
 def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) -> None:
     base_model = stack.settings.base_model
     page.goto(url)
@@ -339,6 +397,8 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
         thumbs.click()
         expect(thumbs).to_have_attribute("aria-pressed", "true")
         expect(thumbs).to_have_attribute("data-count", "1")
+        if index == 0:
+            _assert_emoji_are_inline_glyphs(page, expect, stack, reply, thumbs)
     # in the last thread bob also teaches a better answer: the bot posts it, and bob approves it too
     thread_composer = page.get_by_test_id("thread-composer")
     thread_composer.fill("better: WOW, this electric toothbrush is AMAZING! My teeth have never felt this clean, a total game-changer!")
@@ -361,6 +421,8 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
     expect(ephemerals.filter(has_text="Checking for new approved examples")).to_have_count(1)
     expect(page.locator('[data-testid=ephemeral][data-source="response_url"]')).to_have_count(1)
     expect(ephemerals.first).to_contain_text("Only visible to you")
+    sources = page.locator("#messages [data-testid=ephemeral]").evaluate_all("els => els.map((e) => e.dataset.source)")
+    assert sources == ["ack", "response_url"], "the ack shows before the answer that came through response_url"
 
     # the job runs (~8 s of phases, 2 s polls) and the bot announces the new model in the channel
     announcement = page.locator("#messages [data-notification=true]").filter(has_text="is now answering")

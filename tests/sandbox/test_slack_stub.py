@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -551,6 +552,32 @@ def test_event_subscriptions_filter_deliveries(stub: SlackStub, http_app: tuple[
     assert recorder.events("message") == []
     alice = [(d.body["event"]["type"], d.transport) for d in stub.deliveries if d.body["event"]["user"] == "U0ALICE"]
     assert alice == [("message", "filtered"), ("app_mention", "http")]
+
+
+@pytest.mark.parametrize("response_type", ["ephemeral", "in_channel"])
+def test_an_ack_sorts_before_what_the_app_answered_through_response_url_before_acking(
+    stub: SlackStub, response_type: str
+) -> None:
+    """respond() often races the ack's HTTP response; here the answer arrives first, every time."""
+
+    def app(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
+        form = dict(urllib.parse.parse_qsl(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])).decode()))
+        assert WebhookClient(form["response_url"]).send(text="Done.", response_type=response_type).status_code == 200
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"text": "Working on it", "response_type": response_type}).encode()]
+
+    server = make_server("127.0.0.1", 0, app, _ThreadingWSGIServer, _QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        stub.deliver_to(f"http://127.0.0.1:{server.server_port}/slack/events")
+        assert stub.slash_command("U0ALICE", "C0GENERAL", "/ask", "now")["status"] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    shown = stub.ephemerals if response_type == "ephemeral" else stub.messages("C0GENERAL")
+    assert [m["text"] for m in shown] == ["Working on it", "Done."], "the ack first, as Slack shows it"
+    assert [m["ts"] for m in shown] == sorted((m["ts"] for m in shown), key=lambda ts: tuple(map(int, ts.split("."))))
 
 
 def test_response_url_posts_ephemeral_or_in_channel(stub: SlackStub) -> None:
