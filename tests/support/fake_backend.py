@@ -37,6 +37,7 @@ class FakeState:
     lose_next_answer: bool = False
     fail_next_run: bool = False
     deploy_errors: list[Exception] = field(default_factory=list)
+    instant_deploys: bool = False  # deploys answer ready at once (as vLLM's load does); else after finish_runs()
     failing_runs: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,11 +115,11 @@ class FakeDeployer:
             if self.state.deploy_errors:
                 raise self.state.deploy_errors.pop(0)
             model = f"served-{artifact}"
-            if model not in self.state.deploying and model not in self.state.deployed:
+            if self.state.instant_deploys:
+                self.state.deployed.add(model)
+            if model not in self.state.deployed:
                 self.state.deploying.add(model)
                 return Deployment(model, ready=False, where="the fake server", detail="loading")
-            self.state.deploying.discard(model)
-            self.state.deployed.add(model)
             return Deployment(model, ready=True, where="the fake server")
 
     def undeploy(self, model: str) -> None:
@@ -130,21 +131,25 @@ class FakeDeployer:
 class FakeBackend:
     """The backend plus its levers."""
 
-    def __init__(self, now: callable, *, name: str = "fake", min_examples: int = 1) -> None:  # type: ignore[valid-type]
+    def __init__(self, now: callable, *, name: str = "fake", min_examples: int = 1,  # type: ignore[valid-type]
+                 serving_forgets: bool = False) -> None:
         self.state = FakeState()
         self.trainer = FakeTrainer(self.state, now)
         self.deployer = FakeDeployer(self.state)
         self.backend = Backend(
             name=name,
             capabilities=Capabilities(min_examples=min_examples, max_example_tokens=4096,
-                                      methods=frozenset({Method.SFT})),
+                                      methods=frozenset({Method.SFT}), serving_forgets=serving_forgets),
             trainer=self.trainer,
             deployer=self.deployer,
             how_to_switch="Try another backend.",
         )
 
     def finish_runs(self, *, loss: float = 0.5) -> None:
+        """Every run reaches its end, and every deploy under way becomes ready."""
         with self.state.lock:
+            self.state.deployed |= self.state.deploying
+            self.state.deploying.clear()
             for run_id, run in list(self.state.runs.items()):
                 if run.status is RunStatus.CANCELLING:
                     self.state.runs[run_id] = replace(run, status=RunStatus.CANCELLED, raw_status="cancelled")
