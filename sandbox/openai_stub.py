@@ -92,6 +92,7 @@ BASE_MODELS: dict[str, tuple[int, str]] = {
 DEFAULT_REFUSAL = ("Fine-tuning is not available for this organization. Your organization must be verified and "
                    "on a paid usage tier to create fine-tuning jobs; contact us through our help center at "
                    "help.openai.com if you believe this is an error.")
+REFUSAL_CODE = "training_not_available"
 DEFAULT_JOB_FAILURE_CODE = "internal_error"
 DEFAULT_JOB_FAILURE_MESSAGE = ("The job failed due to an internal error. Please try again; if the problem "
                                "persists, contact us through our help center at help.openai.com.")
@@ -161,6 +162,7 @@ class OpenAIStub:
         self._jobs: dict[str, JobRecord] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._refusal: str | None = None
+        self._refusal_code: str | None = None
         self._next_job_error: dict[str, Any] | None = None
         self._request_count = 0
         self._revision = 0
@@ -305,10 +307,15 @@ class OpenAIStub:
         with self._lock:
             self._failures.setdefault(route, deque()).extend([failure] * count)
 
-    def refuse_fine_tuning(self, message: str = DEFAULT_REFUSAL) -> None:
-        """Every jobs.create answers 403 (PermissionDeniedError) until allow_fine_tuning()."""
+    def refuse_fine_tuning(self, message: str = DEFAULT_REFUSAL, code: str | None = REFUSAL_CODE) -> None:
+        """Every jobs.create answers 403 (PermissionDeniedError) until allow_fine_tuning().
+
+        OpenAI's refusal of organisations its closing self-serve fine-tuning no longer serves carries
+        the code `training_not_available`.
+        """
         with self._lock:
             self._refusal = message
+            self._refusal_code = code
 
     def allow_fine_tuning(self) -> None:
         with self._lock:
@@ -449,7 +456,7 @@ class OpenAIStub:
 
     def _jobs_create(self, call: _Call) -> Response:
         if self._refusal is not None:
-            raise ApiError(403, self._refusal)
+            raise ApiError(403, self._refusal, code=self._refusal_code)
         body = _json_object(call)
         model = _required_str(body, "model")
         if model not in FINE_TUNABLE_MODELS:

@@ -66,6 +66,9 @@ def test_a_refused_job_is_recorded_shown_and_posted_once_without_a_retry_storm(s
     assert len(stack.openai.requests_to("POST", "/v1/fine_tuning/jobs")) == 1
     refused = [t for t in _bot_posts(stack) if "refused" in t]
     assert len(refused) == 1 and "not allowed to create fine-tuning jobs" in refused[0]
+    # OpenAI's `training_not_available`: the post says what to change, and where to read how
+    assert "FINETUNE_BACKEND=local" in refused[0] and "FINETUNE_BACKEND=together" in refused[0]
+    assert "“Fine-tuning backends” in the README" in refused[0]
     status = stack.slack.slash_command("U0ALICE", "C0GENERAL", "/finetune", "status")["ack"]["text"]
     assert "refused" in status and "not allowed to create fine-tuning jobs" in status
     with stack.services.db.session() as session:
