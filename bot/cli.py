@@ -1,4 +1,4 @@
-"""finetune-bot: run | status | export PATH | migrate (also `python -m bot`).
+"""finetune-bot: run | worker | status | export PATH | migrate (also `python -m bot`).
 
 The offline sandbox is not part of the product: it lives in the repository's sandbox/ (`python -m sandbox`,
 or `make run` with no Slack credentials set).
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from bot.backend_checks import BackendNotReady
 from bot.config import ConfigError, Settings, has_slack_credentials, load_settings, read_environment
 from bot.failures import describe
 from bot.logs import configure_logging
@@ -46,15 +47,23 @@ def cmd_run(env: Mapping[str, str]) -> int:
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
     from bot.app import HttpServer, create_app, socket_mode_handler
+    from bot.backend_checks import check_backend
     from bot.services import build_services
     from bot.startup import check_slack, prepare
 
     settings = _settings(env, require_credentials=True)
+    check_backend(settings)
     services = build_services(settings)
+    worker = None
     try:
         prepare(services)
         check_slack(services)
         app = create_app(services)
+        if settings.backend == "local" and settings.local_worker == "inside":
+            from bot.training_worker import WorkerThread, build_worker
+
+            worker = WorkerThread(build_worker(settings, services.db, services.clock))
+            worker.start()
         services.scheduler.start()
         signal.signal(signal.SIGTERM, _stop)
         model = services.reply_model.current()
@@ -68,7 +77,36 @@ def cmd_run(env: Mapping[str, str]) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
+        if worker is not None:
+            worker.stop()
         services.close()
+    return 0
+
+
+def cmd_worker(env: Mapping[str, str]) -> int:
+    """The local backend's training worker: takes queued runs from the shared database, one at a time."""
+    import threading
+
+    from bot.backend_checks import local_training_problems
+    from bot.training_worker import IDLE_SECONDS, build_worker
+    from finetune.clock import SystemClock
+    from storage.db import Database, require_ready
+
+    settings = _settings(env, require_credentials=False)
+    if problems := local_training_problems(settings):
+        raise BackendNotReady(problems)
+    database = require_ready(settings.database_url)  # the bot creates and migrates it; the worker only joins
+    db = Database(settings.database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        worker = build_worker(settings, db, SystemClock())
+        log.info("training worker %s on %s; adapters go to %s", worker.name, database, settings.local_adapters_dir)
+        worker.run_forever(stop, IDLE_SECONDS)
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        db.dispose()
     return 0
 
 
@@ -143,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="finetune-bot", description=__doc__)
     sub = root.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
+    sub.add_parser("worker", help="train queued jobs of the local backend (FINETUNE_BACKEND=local), one at a time")
     sub.add_parser("status", help="print where the reply model and fine-tuning stand (read-only)")
     export = sub.add_parser("export", help="write the approved examples as training JSONL (read-only)")
     export.add_argument("path", help="file to write, or - for standard output")
@@ -164,11 +203,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_export(environment, args.path)
         if args.command == "migrate":
             return cmd_migrate(environment)
+        if args.command == "worker":
+            return cmd_worker(environment)
         if args.command == "sandbox":
             print(SANDBOX_MOVED, file=sys.stderr)
             return 2
         return cmd_run(environment)
-    except ConfigError as exc:
+    except (ConfigError, BackendNotReady) as exc:
         print(exc, file=sys.stderr)
         return 2
     except Exception as exc:  # one clear line; the traceback only at LOG_LEVEL=DEBUG

@@ -24,3 +24,4 @@ def check_slack(services: Services) -> None:
     """Asks Slack who the token belongs to before serving: a rejected token fails the start in one line."""
     identity = services.slack.auth_test()
     log.info("connected to Slack workspace %s as %s", identity.get("team"), identity.get("user"))
+

@@ -58,3 +58,33 @@ def test_loading_settings_does_not_import_the_pipeline_or_any_client():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_chat_is_configured_apart_from_training_and_defaults_to_where_the_backend_serves():
+    from bot.config import load_settings
+
+    openai = load_settings({"OPENAI_API_KEY": "sk-a"}, require_credentials=False)
+    assert openai.chat_endpoint == (None, "sk-a")  # the SDK's own default: OpenAI
+    local = load_settings({"FINETUNE_BACKEND": "local", "LOCAL_BASE_MODEL": "/models/llama"}, require_credentials=False)
+    assert local.chat_endpoint == ("http://127.0.0.1:8000/v1", None) and local.base_model == "/models/llama"
+    together = load_settings({"FINETUNE_BACKEND": "together", "TOGETHER_API_KEY": "tg-b"}, require_credentials=False)
+    assert together.chat_endpoint == ("https://api.together.ai/v1", "tg-b")
+    own = load_settings({"CHAT_BASE_URL": "http://chat.internal/v1", "CHAT_API_KEY": "ck", "OPENAI_API_KEY": "sk-a"},
+                        require_credentials=False)
+    assert own.chat_endpoint == ("http://chat.internal/v1", "ck") and "ck" in own.secrets()
+
+
+def test_local_hyperparameters_have_defaults_and_are_checked():
+    from bot.config import ConfigError, load_settings
+
+    s = load_settings({}, require_credentials=False)
+    assert (s.local_epochs, s.local_learning_rate, s.local_lora_rank, s.local_lora_alpha, s.local_max_length) == \
+        (3, 2e-4, 16, 32, 1024)
+    assert s.local_adapters_dir == "./data/adapters" and s.local_worker == "inside"
+    try:
+        load_settings({"LOCAL_LORA_RANK": "0", "LOCAL_LEARNING_RATE": "fast", "LOCAL_WORKER": "sometimes"},
+                      require_credentials=False)
+    except ConfigError as exc:
+        assert len(exc.problems) == 3 and any("LOCAL_WORKER='sometimes'" in p for p in exc.problems)
+    else:
+        raise AssertionError("bad local settings were accepted")
