@@ -389,7 +389,7 @@ class Pipeline:
         try:
             deployment = backend.deployer.deploy(artifact)
         except BackendError as exc:
-            self._deploy_failed(job_id, JobState.TRAINED, exc.message)
+            self._deploy_failed(job_id, JobState.TRAINED, exc.message, permanent=isinstance(exc, BackendRefused))
             return False
         with self.db.session() as session:
             return self._transition(
@@ -407,7 +407,7 @@ class Pipeline:
         try:
             deployment = backend.deployer.deploy(artifact)  # idempotent: "are you ready yet?"
         except BackendError as exc:
-            self._deploy_failed(job_id, JobState.DEPLOYING, exc.message)
+            self._deploy_failed(job_id, JobState.DEPLOYING, exc.message, permanent=isinstance(exc, BackendRefused))
             return False
         if not deployment.ready:
             log.info("job %s: %s is not served yet: %s", job_id, deployment.model, deployment.detail or "loading")
@@ -434,13 +434,15 @@ class Pipeline:
                     self._undeploy(self._backend_named(backend_name), model)
         return moved
 
-    def _deploy_failed(self, job_id: int, state: JobState, reason: str) -> None:
-        """The current model keeps answering; the deploy is retried on the next poll and the team told once."""
+    def _deploy_failed(self, job_id: int, state: JobState, reason: str, *, permanent: bool = False) -> None:
+        """The current model keeps answering; a passing failure is retried on the next poll and the team told
+        once; a refusal (an adapter the server will not load) ends the job with its reason."""
         now = self.clock.now()
         with self.db.session() as session:
             attempts = queries.require_job(session, job_id).attempts + 1
-            if attempts >= self.config.max_deploy_attempts:
-                message = f"the deploy failed {attempts} times; last error: {reason}"
+            if permanent or attempts >= self.config.max_deploy_attempts:
+                message = (f"the deploy was refused: {reason}" if permanent
+                           else f"the deploy failed {attempts} times; last error: {reason}")
                 self._transition(session, job_id, state, JobState.FAILED, finished_at=now, error_message=message,
                                  attempts=attempts)
                 log.warning("job %s: giving up the deploy: %s", job_id, reason)

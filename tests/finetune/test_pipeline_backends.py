@@ -106,6 +106,19 @@ def test_a_deploy_that_keeps_failing_ends_the_job_and_keeps_the_model(db, clock,
     assert notes(db).count(NotificationKind.DEPLOY_FAILED) == 1 and notes(db)[-1] == NotificationKind.JOB_FAILED
 
 
+def test_an_adapter_the_server_refuses_ends_the_job_with_the_reason_and_keeps_the_model(pipeline, db, clock, fake):
+    from finetune.backend import BackendRefused
+
+    fake.state.deploy_errors = [BackendRefused("LoRA rank 64 is greater than max_lora_rank 16.", status=400)]
+    approve(db, clock, 3)
+    pipeline.tick()
+    fake.finish_runs()
+    [view] = pipeline.poll()
+    assert view.state == JobState.FAILED and view.error_message == (
+        "the deploy was refused: LoRA rank 64 is greater than max_lora_rank 16.")
+    assert ReplyModel(db, clock, BASE).current() == BASE and notes(db)[-1] == NotificationKind.JOB_FAILED
+
+
 def test_a_job_resumes_on_the_backend_it_started_on_whatever_the_setting_says_now(db, clock, smoke):
     first, second = FakeBackend(clock.now, name="first"), FakeBackend(clock.now, name="second")
     before = Pipeline(db, Backends.of(first.backend, second.backend), clock, PipelineConfig(BASE, min_examples=3), smoke)
