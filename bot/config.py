@@ -76,6 +76,9 @@ class Settings:
     notify_channel: str | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     approve_reactions: tuple[str, ...] = ("+1", "white_check_mark", "star")
+    reject_reactions: tuple[str, ...] = ("-1",)
+    curator_user_ids: frozenset[str] = frozenset()  # empty: everyone's votes count
+    approvals_required: int = 1
     log_level: str = "INFO"
 
     @property
@@ -228,6 +231,14 @@ def reaction_names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _user_ids(raw: str) -> frozenset[str]:
+    ids = frozenset(part.strip() for part in raw.replace(" ", ",").split(",") if part.strip())
+    bad = sorted(i for i in ids if not re.fullmatch(r"[UW][A-Z0-9]{2,}", i))
+    if bad:
+        raise ValueError(f"{', '.join(bad)} not a Slack user id (U… or W…, from the person's profile → Copy member ID)")
+    return ids
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -289,8 +300,14 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
         notify_channel=r.text("FINETUNE_NOTIFY_CHANNEL"),
         system_prompt=r.text("BOT_SYSTEM_PROMPT", defaults.system_prompt),
         approve_reactions=r.parsed("APPROVE_REACTIONS", defaults.approve_reactions, reaction_names, "a list of emoji names"),
+        reject_reactions=r.parsed("REJECT_REACTIONS", defaults.reject_reactions, reaction_names, "a list of emoji names"),
+        curator_user_ids=r.parsed("CURATOR_USER_IDS", defaults.curator_user_ids, _user_ids, "a list of Slack user ids"),
+        approvals_required=r.parsed("APPROVALS_REQUIRED", defaults.approvals_required, _int_between(1, 100),
+                                    "a whole number"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
+    if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):
+        r.problems.append(f"APPROVE_REACTIONS and REJECT_REACTIONS share {', '.join(sorted(overlap))}: an emoji is one or the other")
     if r.problems:
         raise ConfigError(r.problems)
     return settings

@@ -27,6 +27,7 @@ from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
 from storage.db import Database
+from storage.queries import Curation
 
 # The openai client's own retries on 408/409/429/5xx and connection errors, set here rather than left to
 # the SDK's default; job creation turns them off for its one call (finetune.backends.openai).
@@ -78,6 +79,10 @@ class BackendFactory:
             closer.close()
 
 
+def curation_of(settings: Settings) -> Curation:
+    return Curation(curators=settings.curator_user_ids, required=settings.approvals_required)
+
+
 def local_hyperparameters(settings: Settings, kind: Any) -> Any:
     """LOCAL_* settings as the local trainer's hyperparameters (kind: finetune.local_training.LocalHyperparameters)."""
     return kind(epochs=settings.local_epochs, learning_rate=settings.local_learning_rate,
@@ -114,6 +119,7 @@ class Services:
             "answering": self.answering,
             "suggestions": self.suggestions,
             "event_work": self.event_work,
+            "curation": self.pipeline.config.curation,
         }
 
     def close(self) -> None:
@@ -145,7 +151,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         db,
         backends,
         clock,
-        PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix),
+        PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
+                       curation=curation_of(settings)),
         ChatSmokeTest(chat, settings.system_prompt),
     )
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)

@@ -39,6 +39,8 @@ class Suggestions:
                 suggested_by=question.user,
             )
             original_model = original.model if original else ""
+            if original is not None and reply_id is not None:  # the same records the Improve modal feeds
+                queries.add_correction(session, original, question.user, text, "better", self.clock.now())
         if original is None:
             client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts, text=view.NOTHING_TO_IMPROVE)
             return

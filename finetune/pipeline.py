@@ -36,6 +36,7 @@ from storage import queries
 from storage.db import Database
 from storage.enums import NotificationKind, Trigger
 from storage.models import FineTuneJob
+from storage.queries import EVERYONE, Curation
 
 log = logging.getLogger("finetune.pipeline")
 
@@ -56,6 +57,7 @@ class PipelineConfig:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     max_attempts: int = 5  # passing backend errors in a row before a job is given up
     max_deploy_attempts: int = 10  # failed deploys (or smoke tests) in a row before a trained job is given up
+    curation: Curation = EVERYONE  # whose approvals make an example, and how many
 
 
 class Pipeline:
@@ -150,7 +152,7 @@ class Pipeline:
             latest = queries.latest_job(session)
             return PipelineStatus(
                 active=queries.active_model(session, self.config.base_model),
-                counts=queries.example_counts(session),
+                counts=queries.example_counts(session, self.config.curation),
                 min_examples=self.config.min_examples,
                 last_job=JobView.of(latest) if latest else None,
                 paused_reason=decision.paused_reason(_last_job(latest)),
@@ -186,12 +188,13 @@ class Pipeline:
         in_flight = queries.jobs_in_states(session, IN_FLIGHT)
         backlog = decision.Backlog(
             in_flight=decision.InFlight(in_flight[-1].id, JobView.of(in_flight[-1]).label) if in_flight else None,
-            untrained=queries.example_counts(session).untrained,
+            untrained=queries.example_counts(session, self.config.curation).untrained,
         )
         rules = self.rules
         if (no := decision.before_building(backlog, trigger, rules)) is not None:
             return no
-        built = build_dataset(queries.approved_replies(session), max_example_tokens=self.backend.capabilities.max_example_tokens)
+        built = build_dataset(queries.approved_replies(session, self.config.curation),
+                              max_example_tokens=self.backend.capabilities.max_example_tokens)
         candidate = decision.Candidate(
             valid=len(built),
             new=len(set(built.reply_ids) - queries.trained_reply_ids(session)),

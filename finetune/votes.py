@@ -1,6 +1,7 @@
-"""A person's vote on one of the bot's replies: what an approving emoji (and later a button) records.
+"""A person's vote on one of the bot's replies: what an emoji, a feedback button or a correction records.
 
-Slack-free: the reactions listener, and later the feedback buttons, turn their payloads into a Vote.
+Slack-free: the reactions and feedback-button listeners turn their payloads into a Vote; who counts and
+how many approvals make an example is the Curation (CURATOR_USER_IDS, APPROVALS_REQUIRED).
 """
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from enum import StrEnum
 from finetune.clock import Clock
 from storage import queries
 from storage.db import Database
+from storage.queries import EVERYONE, Curation
 
 log = logging.getLogger("finetune.votes")
+
+POSITIVE_BUTTON = "button:positive"
+NEGATIVE_BUTTON = "button:negative"
+BUTTONS = (POSITIVE_BUTTON, NEGATIVE_BUTTON)
 
 
 @dataclass(frozen=True)
@@ -20,9 +26,15 @@ class Vote:
     channel: str
     ts: str  # the bot's reply being voted on
     user: str
-    signal: str  # what was used: an emoji name such as "+1"
+    signal: str  # what was used: an emoji name such as "+1", or one of BUTTONS
     approve: bool  # True: the vote is cast; False: it is taken back
     event_ts: str | None = None  # Slack's order of events, so a late 'added' cannot undo a 'removed'
+    positive: bool = True  # False: a vote against the reply (a reject emoji, the negative button)
+
+    @classmethod
+    def button(cls, channel: str, ts: str, user: str, *, positive: bool, action_ts: str | None) -> Vote:
+        """A feedback-button click: it casts one side; the other side of the same person is taken back."""
+        return cls(channel, ts, user, POSITIVE_BUTTON if positive else NEGATIVE_BUTTON, True, action_ts, positive)
 
 
 class VoteResult(StrEnum):
@@ -30,20 +42,27 @@ class VoteResult(StrEnum):
     WITHDRAWN = "withdrawn"  # the vote no longer counts
     UNCHANGED = "unchanged"  # a repeat, or an older event than one already applied
     NOT_A_REPLY = "not_a_reply"  # the message is not one of the bot's replies
+    NOT_A_CURATOR = "not_a_curator"  # the person is not among CURATOR_USER_IDS: the vote is not recorded
 
 
-def record_vote(db: Database, clock: Clock, vote: Vote) -> VoteResult:
+def record_vote(db: Database, clock: Clock, vote: Vote, curation: Curation = EVERYONE) -> VoteResult:
+    if not curation.counts(vote.user):
+        return VoteResult.NOT_A_CURATOR
     now = clock.now()
     with db.session() as session:
         reply = queries.find_reply(session, vote.channel, vote.ts)
         if reply is None:
             return VoteResult.NOT_A_REPLY
+        if vote.signal in BUTTONS and vote.approve:  # one side at a time, as Slack shows the buttons
+            other = NEGATIVE_BUTTON if vote.positive else POSITIVE_BUTTON
+            queries.remove_approval(session, reply, vote.user, other, now, vote.event_ts, positive=not vote.positive)
         if vote.approve:
-            if queries.add_approval(session, reply, vote.user, vote.signal, now, vote.event_ts):
-                log.info("reply %s approved by %s with :%s:", reply.id, vote.user, vote.signal)
+            if queries.add_approval(session, reply, vote.user, vote.signal, now, vote.event_ts, positive=vote.positive):
+                log.info("reply %s %s by %s with %s", reply.id, "approved" if vote.positive else "marked bad",
+                         vote.user, vote.signal)
                 return VoteResult.COUNTED
-        elif queries.remove_approval(session, reply, vote.user, vote.signal, now, vote.event_ts):
+        elif queries.remove_approval(session, reply, vote.user, vote.signal, now, vote.event_ts, positive=vote.positive):
             left = queries.approval_count(session, reply)
-            log.info("reply %s lost an approval from %s; %s left", reply.id, vote.user, left)
+            log.info("reply %s lost a vote from %s; %s approval(s) left", reply.id, vote.user, left)
             return VoteResult.WITHDRAWN
     return VoteResult.UNCHANGED

@@ -70,11 +70,30 @@ class Approval(Base):
     reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(32))
     reaction: Mapped[str] = mapped_column(String(100))
+    positive: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
+                                           comment="False: a vote against (a reject emoji, the negative button)")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     event_ts: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     reply: Mapped[Reply] = relationship(back_populates="approvals")
+
+
+class Correction(Base):
+    """A person's corrected answer to one of the bot's replies (the Improve modal, or `better: …`).
+
+    The newest correction of a reply is its example's assistant turn; the reply's own text stays as the
+    original beside it, and (corrected, original) is a preference pair.
+    """
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), comment="'improve' (the modal) or 'better' (a thread message)")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Dataset(Base):

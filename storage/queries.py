@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, exists, func, select, update
+from sqlalchemy import CursorResult, Result, and_, delete, distinct, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.enums import JobState, NotificationKind, ReplyAuthor, ReplyStatus
 from storage.models import (
     Approval,
+    Correction,
     Dataset,
     DatasetExample,
     FineTuneJob,
@@ -157,14 +158,37 @@ def model_answer_before(session: Session, channel: str, thread_ts: str, before_t
     return next((a for a in answers if a.ts and float(a.ts) < float(before_ts)), None)
 
 
-def approved_filter():
-    return exists().where(Approval.reply_id == Reply.id, Approval.active.is_(True))
+@dataclass(frozen=True)
+class Curation:
+    """Whose votes count (CURATOR_USER_IDS; empty: everyone's) and how many approvals make an example."""
+
+    curators: frozenset[str] = frozenset()
+    required: int = 1  # APPROVALS_REQUIRED: distinct curators approving
+
+    def counts(self, user_id: str) -> bool:
+        return not self.curators or user_id in self.curators
 
 
-def approved_replies(session: Session) -> Sequence[Reply]:
-    """Answered replies with at least one approving reaction, oldest first."""
+EVERYONE = Curation()
+
+
+def approved_filter(curation: Curation = EVERYONE):
+    """Enough distinct curators approve, and no curator votes against (a veto)."""
+    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True)]
+    if curation.curators:
+        votes.append(Approval.user_id.in_(sorted(curation.curators)))
+    approving = (
+        select(func.count(distinct(Approval.user_id))).where(*votes, Approval.positive.is_(True))
+        .correlate(Reply).scalar_subquery()
+    )
+    vetoed = exists().where(*votes, Approval.positive.is_(False))
+    return and_(approving >= curation.required, ~vetoed)
+
+
+def approved_replies(session: Session, curation: Curation = EVERYONE) -> Sequence[Reply]:
+    """Answered replies the curators approved (and none vetoed), oldest first."""
     return session.scalars(
-        select(Reply).where(Reply.status == ReplyStatus.ANSWERED, approved_filter()).order_by(Reply.id)
+        select(Reply).where(Reply.status == ReplyStatus.ANSWERED, approved_filter(curation)).order_by(Reply.id)
     ).all()
 
 
@@ -187,8 +211,8 @@ class ExampleCounts:
     untrained: int
 
 
-def example_counts(session: Session) -> ExampleCounts:
-    base = select(func.count(Reply.id)).where(Reply.status == ReplyStatus.ANSWERED, approved_filter())
+def example_counts(session: Session, curation: Curation = EVERYONE) -> ExampleCounts:
+    base = select(func.count(Reply.id)).where(Reply.status == ReplyStatus.ANSWERED, approved_filter(curation))
     approved = session.scalar(base) or 0
     untrained = session.scalar(base.where(~trained_filter())) or 0
     return ExampleCounts(approved=approved, untrained=untrained)
@@ -208,21 +232,24 @@ def last_approved_channel(session: Session) -> str | None:
 
 
 def add_approval(
-    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None,
+    *, positive: bool = True,
 ) -> bool:
-    """True when this makes the person's emoji count (it did not before)."""
-    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True)
+    """True when this makes the person's vote (emoji or button) count (it did not before)."""
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True, positive=positive)
 
 
 def remove_approval(
-    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None,
+    *, positive: bool = True,
 ) -> bool:
-    """True when the person's emoji counted and no longer does."""
-    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=False)
+    """True when the person's vote counted and no longer does."""
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=False, positive=positive)
 
 
 def _apply_reaction(
-    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None, *, active: bool
+    session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None, *, active: bool,
+    positive: bool = True,
 ) -> bool:
     """Applies a reaction event unless a later one for the same reply, person and emoji was applied already."""
     where = (Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction)
@@ -231,7 +258,7 @@ def _apply_reaction(
         try:
             with session.begin_nested():
                 session.add(Approval(reply_id=reply.id, user_id=user_id, reaction=reaction, active=active,
-                                     event_ts=event_ts or "0", created_at=now))
+                                     positive=positive, event_ts=event_ts or "0", created_at=now))
             return active
         except IntegrityError:  # the same emoji's other event got there first
             row = session.scalar(select(Approval).where(*where).with_for_update())
@@ -245,9 +272,36 @@ def _apply_reaction(
 
 
 def approval_count(session: Session, reply: Reply) -> int:
+    """Approving votes that count now (votes against are not approvals)."""
     return session.scalar(
-        select(func.count(Approval.id)).where(Approval.reply_id == reply.id, Approval.active.is_(True))
+        select(func.count(Approval.id)).where(
+            Approval.reply_id == reply.id, Approval.active.is_(True), Approval.positive.is_(True)
+        )
     ) or 0
+
+
+def active_vote(session: Session, reply: Reply, user_id: str, signal: str) -> bool:
+    """Whether this person's vote by `signal` (an emoji, a button) counts now."""
+    return bool(session.scalar(
+        select(Approval.active).where(Approval.reply_id == reply.id, Approval.user_id == user_id,
+                                      Approval.reaction == signal)
+    ))
+
+
+# --- corrections ----------------------------------------------------------------------------------
+
+
+def add_correction(session: Session, reply: Reply, user_id: str, text: str, source: str, now: datetime) -> Correction:
+    correction = Correction(reply_id=reply.id, user_id=user_id, text=text, source=source, created_at=now)
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def latest_correction(session: Session, reply_id: int) -> Correction | None:
+    return session.scalar(
+        select(Correction).where(Correction.reply_id == reply_id).order_by(Correction.id.desc()).limit(1)
+    )
 
 
 # --- datasets and jobs ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.views.improve import SHORTCUT_ID
 from sandbox.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,8 @@ def test_the_manifest_matches_the_listeners_and_the_api_calls(tmp_path, clock, c
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/finetune"]
     assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True  # feedback buttons, Improve, the modal
+    assert [(s["type"], s["callback_id"]) for s in manifest["features"]["shortcuts"]] == [("message", SHORTCUT_ID)]
 
     with LocalStack(f"sqlite:///{tmp_path / 'bot.db'}", clock=clock) as stack:
         stack.slack.set_event_subscriptions({name.split(".")[0] for name in subscriptions})

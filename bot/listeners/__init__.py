@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.listeners import commands, messages, reactions
+from bot.listeners import commands, feedback, improve, messages, reactions
 
 
 def register(app: App, collaborators: dict[str, Any]) -> None:
@@ -22,3 +22,5 @@ def register(app: App, collaborators: dict[str, Any]) -> None:
     messages.register(app)
     reactions.register(app)
     commands.register(app)
+    feedback.register(app)
+    improve.register(app)

@@ -1,13 +1,17 @@
-"""Approving reactions on the bot's replies: each one is a person's vote for that example."""
+"""Reactions on the bot's replies: an approving emoji votes for the example, a reject emoji (-1) against it."""
 from __future__ import annotations
 
 from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.curation_notes import not_a_curator
 from bot.event_work import EventWork
+from bot.views import reply as view
 from finetune.clock import Clock
-from finetune.votes import Vote, record_vote
+from finetune.votes import Vote, VoteResult, record_vote
 from storage.db import Database
+from storage.queries import Curation
 
 
 def base_name(reaction: str) -> str:
@@ -15,11 +19,13 @@ def base_name(reaction: str) -> str:
     return reaction.split("::", 1)[0]
 
 
-def vote_of(event: dict, bot_user_id: str | None, approving: tuple[str, ...]) -> Vote | None:
-    """The vote a reaction event casts or takes back; None when it is not an approving emoji on a message."""
+def vote_of(
+    event: dict, bot_user_id: str | None, approving: tuple[str, ...], rejecting: tuple[str, ...] = ()
+) -> Vote | None:
+    """The vote a reaction event casts or takes back; None when it is no approving or reject emoji on a message."""
     item = event.get("item") or {}
     reaction = base_name(event.get("reaction", ""))
-    if item.get("type") != "message" or reaction not in approving:
+    if item.get("type") != "message" or reaction not in approving + rejecting:
         return None
     if event.get("user") in (None, bot_user_id) or not item.get("channel") or not item.get("ts"):
         return None
@@ -30,15 +36,25 @@ def vote_of(event: dict, bot_user_id: str | None, approving: tuple[str, ...]) ->
         signal=reaction,
         approve=event.get("type") == "reaction_added",
         event_ts=event.get("event_ts"),
+        positive=reaction in approving,
     )
 
 
 def on_reaction(
-    event: dict, body: dict, context: BoltContext, settings: Settings, event_work: EventWork, db: Database, clock: Clock,
+    event: dict, body: dict, context: BoltContext, client: WebClient, settings: Settings, event_work: EventWork,
+    db: Database, clock: Clock, curation: Curation,
 ) -> None:
-    vote = vote_of(event, context.bot_user_id, settings.approve_reactions)
-    if vote is not None:
-        event_work.submit(body.get("event_id"), lambda: record_vote(db, clock, vote))
+    vote = vote_of(event, context.bot_user_id, settings.approve_reactions, settings.reject_reactions)
+    if vote is None:
+        return
+
+    def work() -> None:
+        result = record_vote(db, clock, vote, curation)
+        if result is VoteResult.NOT_A_CURATOR and vote.approve:  # say why, once per reaction added
+            client.chat_postEphemeral(channel=vote.channel, user=vote.user,
+                                      text=view.vote_note(result, vote.positive, not_a_curator(curation)))
+
+    event_work.submit(body.get("event_id"), work)
 
 
 def register(app: App) -> None:

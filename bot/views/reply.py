@@ -3,7 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownBlock, MarkdownTextObject
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextActionsBlock,
+    ContextBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
+    MarkdownBlock,
+    MarkdownTextObject,
+)
 
 HINT = "Ask me something after the mention, e.g. `@finetune-bot Review this product: a portable Bluetooth speaker`."
 THINKING = "_Thinking…_"
@@ -11,27 +21,38 @@ NOTHING_TO_IMPROVE = "There is no answer of mine earlier in this thread to impro
 BUSY = ":hourglass: I'm answering a lot of questions right now and couldn't take this one. Please ask again in a minute."
 MARKDOWN_BLOCK_LIMIT = 12_000  # characters a markdown block holds
 REPLY_EVENT_TYPE = "finetune_bot_reply"
+FEEDBACK_ACTION = "reply_feedback"  # the native feedback buttons: value POSITIVE or NEGATIVE
+IMPROVE_ACTION = "improve_reply"  # the "Improve" button: opens the edit modal
+POSITIVE, NEGATIVE = "positive", "negative"
 
 
 def answer_blocks(text: str, model: str, approve_reaction: str) -> list[Block]:
     return _answer_blocks(
         text,
-        f"Answered by `{model}` · react :{approve_reaction}: if this is a good answer, "
-        "or reply `better: …` with a better one",
+        f"Answered by `{model}` · *Good answer* or react :{approve_reaction}: if this is a good answer; "
+        "*Improve* it, or reply `better: …`, if it is not",
     )
 
 
 def suggestion_blocks(text: str, author: str, approve_reaction: str) -> list[Block]:
     return _answer_blocks(
-        text, f"Better answer suggested by <@{author}> · react :{approve_reaction}: to make it a training example"
+        text, f"Better answer suggested by <@{author}> · *Good answer* or react :{approve_reaction}: to make it a training example"
     )
 
 
 def _answer_blocks(text: str, footer: str) -> list[Block]:
-    """The answer, and under it who wrote it and how to approve it."""
+    """The answer; under it who wrote it and how to approve it; then Slack's feedback buttons and Improve."""
     return [
         MarkdownBlock(text=text[:MARKDOWN_BLOCK_LIMIT]),
         ContextBlock(elements=[MarkdownTextObject(text=footer)]),
+        ContextActionsBlock(elements=[FeedbackButtonsElement(
+            action_id=FEEDBACK_ACTION,
+            positive_button=FeedbackButtonObject(text="Good answer", accessibility_label="Mark as a good answer",
+                                                 value=POSITIVE),
+            negative_button=FeedbackButtonObject(text="Bad answer", accessibility_label="Mark as a bad answer",
+                                                 value=NEGATIVE),
+        )]),
+        ActionsBlock(elements=[ButtonElement(text="Improve", action_id=IMPROVE_ACTION, value="improve")]),
     ]
 
 
@@ -42,3 +63,20 @@ def reply_metadata(reply_id: int, model: str, author: str) -> dict[str, Any]:
 
 def apology(reason: str) -> str:
     return f":sweat: Sorry, I couldn't answer that just now ({reason}). Please try again in a moment."
+
+
+def vote_note(result: str, positive: bool, why: str | None = None) -> str:
+    """What the person who clicked (or reacted) is told, only them."""
+    if result == "not_a_curator":
+        return f":lock: Your vote was not recorded: {why}"
+    if result == "not_a_reply":
+        return "That message is not one of my answers, so there is nothing to vote on."
+    if result == "unchanged":
+        return "Already noted: nothing changed."
+    if positive:
+        return ":white_check_mark: Thanks! This answer counts as a good example for the next fine-tune."
+    return ":x: Noted: this answer is marked bad and will not be trained on."
+
+
+def improved_note(user: str) -> str:
+    return f":pencil2: <@{user}> improved this answer. The corrected version is what the model will learn from."
