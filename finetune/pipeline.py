@@ -41,6 +41,15 @@ from storage.queries import EVERYONE, Curation
 log = logging.getLogger("finetune.pipeline")
 
 
+@dataclass(frozen=True)
+class TrainingFile:
+    filename: str
+    content: bytes
+    examples: int
+    skipped: list[dict[str, Any]]  # {"reply_id", "problems"} for each approved example left out
+    backend: str
+
+
 class SmokeTest(Protocol):
     """One chat completion with a newly deployed model; raises finetune.chat.ChatError when it does not answer."""
 
@@ -161,6 +170,15 @@ class Pipeline:
                 base_model=self.config.base_model,
                 base_model_retires=self.backend.capabilities.retires(self.config.base_model),
             )
+
+    def training_file(self) -> TrainingFile:
+        """The file a job would upload now, in the configured backend's format, and what was left out. Read-only."""
+        backend = self.backend
+        with self.db.session() as session:
+            built = build_dataset(queries.approved_replies(session, self.config.curation),
+                                  max_example_tokens=backend.capabilities.max_example_tokens)
+        content = backend.trainer.write_training_file(built.jsonl, self.config.method)
+        return TrainingFile(f"finetune-bot-{backend.name}-training.jsonl", content, len(built), built.skipped, backend.name)
 
     def restore(self, model: str) -> bool:
         """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""

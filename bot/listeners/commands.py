@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.notifier import Notifier
+from bot.views import export as export_view
 from bot.views import status as view
 from finetune.clock import Clock
 from finetune.pipeline import Pipeline
@@ -17,7 +19,7 @@ log = logging.getLogger("bot.commands")
 
 
 def on_finetune(
-    ack: Ack, respond: Respond, command: dict,
+    ack: Ack, respond: Respond, command: dict, client: WebClient,
     pipeline: Pipeline, notifier: Notifier, scheduler: FinetuneScheduler, settings: Settings, clock: Clock,
 ) -> None:
     words = (command.get("text") or "").split()
@@ -35,10 +37,25 @@ def on_finetune(
         result = pipeline.cancel()
         respond(text=result.message, response_type="ephemeral", replace_original=False)
         notifier.flush()
+    elif sub == "export":
+        ack(text="Preparing your training file…")
+        send_export(client, respond, command["user_id"], pipeline)
     elif sub == "help":
         ack(text=view.help_text())
     else:
         ack(text=view.help_text(unknown=sub))
+
+
+def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeline) -> None:
+    """The training file and its report, as a file in the person's DMs (files_upload_v2)."""
+    training = pipeline.training_file()
+    if training.examples == 0 and not training.skipped:
+        respond(text=export_view.EMPTY, response_type="ephemeral", replace_original=False)
+        return
+    dm = client.conversations_open(users=user)["channel"]["id"]
+    client.files_upload_v2(channel=dm, content=training.content, filename=training.filename,
+                           title=training.filename, initial_comment=export_view.export_comment(training))
+    respond(text=export_view.SENT, response_type="ephemeral", replace_original=False)
 
 
 def status_text(pipeline: Pipeline, scheduler: FinetuneScheduler, settings: Settings, clock: Clock) -> str:

@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "status": "where everything stands: reply model, examples, last job, next run",
     "run": "start a fine-tuning job now, if there are new approved examples",
     "cancel": "cancel the fine-tuning job in flight",
+    "export": "send me the current training file and its validation report in a DM",
     "help": "this list",
 }
 

@@ -1,0 +1,24 @@
+"""`/finetune export`: the note that goes with the training file in the person's DMs."""
+from __future__ import annotations
+
+from finetune.pipeline import TrainingFile
+
+MAX_LISTED = 10  # left-out examples listed by reason; the rest are counted
+
+
+def export_comment(training: TrainingFile, report: str | None = None) -> str:
+    lines = [f":package: The training file a `{training.backend}` job would upload now: "
+             f"{training.examples} example(s), {len(training.content):,} bytes."]
+    if training.skipped:
+        lines.append(f"{len(training.skipped)} approved example(s) left out:")
+        for skipped in training.skipped[:MAX_LISTED]:
+            lines.append(f"• reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}")
+        if len(training.skipped) > MAX_LISTED:
+            lines.append(f"• …and {len(training.skipped) - MAX_LISTED} more")
+    if report:
+        lines += ["", "*Validation report*", f"```{report}```"]
+    return "\n".join(lines)
+
+
+SENT = "I've sent you the training file and its report in a direct message."
+EMPTY = "There are no approved examples yet, so there is no training file to send."
