@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: install run test bench bench-ack clean
+.PHONY: install install-local run test bench bench-ack bench-local clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The local backend's training stack (torch, transformers, peft, trl: about 2 GB) is an optional extra:
+# the bot runs without it; the tests install it so the local backend really trains a tiny model.
+$(LOCAL_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,local]'
+	touch $(LOCAL_STAMP)
+
 install: $(STAMP)
+install-local: $(LOCAL_STAMP)
 
 # The Makefile decides, not the product: with no Slack credentials in the environment or .env, `make run`
 # starts the offline sandbox (python -m sandbox); `finetune-bot run` itself refuses to start without them.
@@ -25,7 +33,7 @@ run: $(STAMP)
 		exec $(BIN)/python -m sandbox; \
 	fi
 
-test: $(STAMP)
+test: $(LOCAL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
