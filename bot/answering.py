@@ -256,8 +256,7 @@ class Answering:
     def _show_final(self, slack: WebClient, job: _Job, ts: str, text: str) -> None:
         """The one line a reply ends on when it cannot end with an answer; best effort, never raises."""
         try:
-            self.retry.call("updating the reply", lambda: slack.chat_update(channel=job.channel, ts=ts, text=text,
-                                                                           blocks=[]))
+            self.retry.call("updating the reply", lambda: slack.chat_update(channel=job.channel, ts=ts, text=text))
         except Exception as exc:
             log.warning("reply %s in %s: could not update its placeholder either (%s)", job.reply_id, job.channel,
                         exc if isinstance(exc, SlackGaveUp) else type(exc).__name__)

@@ -65,7 +65,7 @@ def bare_client(client: WebClient) -> WebClient:
     """The same workspace and token, without slack_sdk's retry handlers (their waits would be ours to bound)."""
     return WebClient(
         token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
-        headers=client.headers, team_id=client.team_id, logger=client.logger, retry_handlers=[],
+        headers=client.headers, team_id=client.default_params.get("team_id"), logger=client.logger, retry_handlers=[],
     )
 
 
