@@ -1,0 +1,98 @@
+"""kill -9 while a reply streams: after the restart the question is answered in place of its "Thinking…",
+by the sweep that takes over replies whose process died, or by Slack's redelivery of the event.
+
+The first bot is a real process (`python -m bot run`) killed with SIGKILL while the OpenAI stand-in holds
+its stream part-way; the restart is the real bot again, on the same database, on the test clock.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.answering import REPLY_LEASE
+from bot.views import reply as view
+from sandbox.clock import ManualClock
+from sandbox.stack import LocalStack
+from storage import queries
+from storage.models import ProcessedEvent, Reply
+from tests.support.bot_process import BotProcess
+
+QUESTION = "Review this product: a hiking backpack"
+LEASE_RUN_OUT = REPLY_LEASE.total_seconds() + 60  # past the dead process's lease, and past a scheduler poll
+
+
+def _row(stack, source_ts):
+    with stack.services.db.session() as session:
+        row = session.query(Reply).filter_by(source_ts=source_ts).one()
+        return row.status, row.ts, row.error
+
+
+def _bot_messages(stack, question):
+    return [m for m in stack.slack.thread("C0GENERAL", question["ts"]) if m.get("bot_id")]
+
+
+def _chat_requests(stack):
+    return len(stack.openai.requests_to("POST", "/v1/chat/completions"))
+
+
+@pytest.fixture
+def killed_mid_stream(database_url, tmp_path):
+    """A question whose bot process was killed with its answer half-streamed; yields (stack, question)."""
+    clock = ManualClock(start=datetime.now(UTC))  # the killed process stamped its lease with the real time
+    stack = LocalStack(database_url, clock=clock).start(bot=False)
+    try:
+        hold = stack.openai.hold_streams(after_pieces=2)
+        with BotProcess(stack, tmp_path) as bot:
+            question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}> {QUESTION}")
+            assert hold.reached.wait(20), bot.output()
+            stack.slack.wait_for(lambda: _bot_messages(stack, question), timeout=10)
+            bot.kill()
+        stack.openai.stream_freely()
+        assert [m["text"] for m in _bot_messages(stack, question)] == [view.THINKING]  # what the issue saw
+        yield stack, question
+    finally:
+        stack.stop()
+
+
+def _assert_answered_in_place(stack, question, placeholder_ts):
+    stack.slack.wait_for(lambda: _row(stack, question["ts"])[0] == "answered", timeout=10)
+    [message] = _bot_messages(stack, question)
+    assert message["ts"] == placeholder_ts and "hiking backpack" in message["text"]
+    assert message["metadata"]["event_type"] == view.REPLY_EVENT_TYPE
+    status, ts, note = _row(stack, question["ts"])
+    assert ts == placeholder_ts and note == queries.RESUMED_NOTE
+
+
+def test_the_sweep_after_the_restart_answers_the_question_in_place_of_thinking(killed_mid_stream):
+    stack, question = killed_mid_stream
+    placeholder_ts = _bot_messages(stack, question)[0]["ts"]
+    stack.start_bot()
+    asked = _chat_requests(stack)
+    assert _row(stack, question["ts"])[0] == "pending"  # its lease has not run out yet: maybe a live twin's
+    stack.run_schedule(LEASE_RUN_OUT)  # the scheduler's poll sweeps replies whose lease ran out
+    _assert_answered_in_place(stack, question, placeholder_ts)
+    assert _chat_requests(stack) == asked + 1
+    stack.run_schedule(LEASE_RUN_OUT)  # a later sweep finds nothing left to do
+    assert _chat_requests(stack) == asked + 1 and len(_bot_messages(stack, question)) == 1
+
+
+def test_slacks_redelivery_of_an_event_whose_reply_never_finished_is_answered(killed_mid_stream, caplog):
+    stack, question = killed_mid_stream
+    placeholder_ts = _bot_messages(stack, question)[0]["ts"]
+    mention = next(b for b in stack.slack.events if b["event"]["type"] == "app_mention")
+    stack.start_bot()
+    with stack.services.db.session() as session:
+        assert session.get(ProcessedEvent, mention["event_id"]) is not None  # the dead process had taken it
+    stack.clock.advance(LEASE_RUN_OUT)  # type: ignore[attr-defined]
+    status = stack.slack.send_event(mention["event"], event_id=mention["event_id"], retry_num=1,
+                                    retry_reason="http_timeout")
+    assert status == 200
+    _assert_answered_in_place(stack, question, placeholder_ts)
+    # answered now: a further redelivery is dropped as before
+    with caplog.at_level(logging.INFO, logger="bot.event_work"):
+        stack.slack.send_event(mention["event"], event_id=mention["event_id"], retry_num=2, retry_reason="http_timeout")
+        stack.slack.wait_for(lambda: any("ignoring Slack's redelivery" in r.getMessage() for r in caplog.records))
+    assert len(_bot_messages(stack, question)) == 1
+    assert "hiking backpack" in _bot_messages(stack, question)[0]["text"]
