@@ -96,3 +96,51 @@ def test_slacks_redelivery_of_an_event_whose_reply_never_finished_is_answered(ki
         stack.slack.wait_for(lambda: any("ignoring Slack's redelivery" in r.getMessage() for r in caplog.records))
     assert len(_bot_messages(stack, question)) == 1
     assert "hiking backpack" in _bot_messages(stack, question)[0]["text"]
+
+
+def _left_by_a_dead_process(stack, clock, *, placeholder_recorded: bool, taken_over_before: bool = False):
+    """The state a process killed mid-reply leaves: a pending reply under its lease, its "Thinking…" post."""
+    stack.slack.set_event_subscriptions(set())  # the question is on Slack; the dead process had its event
+    question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}> {QUESTION}")
+    stack.slack.set_event_subscriptions(None)
+    with stack.services.db.session() as session:
+        reply_id = queries.claim_reply(
+            session, channel="C0GENERAL", source_ts=question["ts"], thread_ts=question["ts"], user_id="U0ALICE",
+            team_id=None, model=stack.services.reply_model.current(), now=clock.now(),
+            messages=[{"role": "system", "content": "You review products."}, {"role": "user", "content": QUESTION}])
+        assert queries.hold_reply(session, reply_id, "dead-host:4242:0", clock.now(), REPLY_LEASE)
+        if taken_over_before:
+            queries.note_resumed(session, reply_id)
+    posted = stack.services.slack.chat_postMessage(channel="C0GENERAL", thread_ts=question["ts"], text=view.THINKING,
+                                                   metadata=view.placeholder_metadata(reply_id))
+    if placeholder_recorded:
+        with stack.services.db.session() as session:
+            queries.reply_posted(session, reply_id, posted["ts"])
+    return question, posted["ts"]
+
+
+def test_a_placeholder_the_dead_process_posted_but_never_recorded_is_found_and_answered_in(stack, clock):
+    question, placeholder_ts = _left_by_a_dead_process(stack, clock, placeholder_recorded=False)
+    stack.run_schedule(LEASE_RUN_OUT)
+    _assert_answered_in_place(stack, question, placeholder_ts)
+
+
+def test_a_reply_taken_over_once_already_gets_an_apology_not_a_third_try(stack, clock):
+    question, placeholder_ts = _left_by_a_dead_process(stack, clock, placeholder_recorded=True, taken_over_before=True)
+    asked = _chat_requests(stack)
+    stack.run_schedule(LEASE_RUN_OUT)
+    stack.slack.wait_for(lambda: _row(stack, question["ts"])[0] == "failed")
+    [message] = _bot_messages(stack, question)
+    assert message["ts"] == placeholder_ts and message["text"] == view.RESTARTED
+    assert _chat_requests(stack) == asked  # a question that may crash the bot is not asked a third time
+
+
+def test_a_reply_whose_process_is_alive_is_left_to_it(stack, clock):
+    question, placeholder_ts = _left_by_a_dead_process(stack, clock, placeholder_recorded=True)
+    clock.advance(REPLY_LEASE.total_seconds() - 1)  # the owner's lease has a second left: it may be a live twin
+    stack.stop_bot()
+    stack.start_bot()  # the restart's sweep leaves it to its owner
+    assert _row(stack, question["ts"])[0] == "pending"
+    assert [m["text"] for m in _bot_messages(stack, question)] == [view.THINKING]
+    stack.run_schedule(LEASE_RUN_OUT)
+    _assert_answered_in_place(stack, question, placeholder_ts)
