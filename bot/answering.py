@@ -153,25 +153,26 @@ class Answering:
             if reply is None:
                 return None
             first = reply.error != queries.RESUMED_NOTE
-            if first:
-                queries.note_resumed(session, reply_id)
             return _Job(reply.id, reply.channel, reply.thread_ts, reply.model, list(reply.messages), reply.ts,
                         author=reply.author, again=not first, resumed=True)
 
     def _resume(self, slack: WebClient, job: _Job) -> None:
-        log.info("reply %s in %s was left unfinished by a stopped bot process: %s", job.reply_id, job.channel,
-                 "apologising (taken over once already)" if job.again or job.author != ReplyAuthor.MODEL
-                 else "answering it again")
-        if job.author != ReplyAuthor.MODEL:  # a person's suggestion: the bot cannot tell whether it was posted
+        if job.author != ReplyAuthor.MODEL:  # a person's suggestion: whether it was posted cannot be told
+            log.info("suggestion %s in %s was left unposted by a stopped bot process", job.reply_id, job.channel)
             self._failed(job.reply_id, "the bot stopped before this suggestion was posted")
             return
         if job.again:
+            log.info("reply %s in %s was left unfinished twice: apologising", job.reply_id, job.channel)
             with self._working_on(job.reply_id):
                 ts = job.ts or self._find_placeholder(slack, job)
                 if ts is not None:
                     self._show_final(slack, job, ts, view.RESTARTED)
                 self._failed(job.reply_id, "the bot stopped twice while answering")
             return
+        log.info("reply %s in %s was left unfinished by a stopped bot process: answering it again", job.reply_id,
+                 job.channel)
+        with self.db.session() as session:
+            queries.note_resumed(session, job.reply_id)
         self._work(slack, job)
 
     # --- the work ------------------------------------------------------------------------------------

@@ -144,3 +144,15 @@ def test_a_reply_whose_process_is_alive_is_left_to_it(stack, clock):
     assert [m["text"] for m in _bot_messages(stack, question)] == [view.THINKING]
     stack.run_schedule(LEASE_RUN_OUT)
     _assert_answered_in_place(stack, question, placeholder_ts)
+
+
+def test_a_redelivered_event_the_dead_process_took_but_never_started_is_answered(stack):
+    stack.slack.set_event_subscriptions(set())
+    question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}> {QUESTION}")
+    stack.slack.set_event_subscriptions(None)
+    mention = next(b for b in stack.slack.events if b["event"]["type"] == "app_mention")
+    with stack.services.db.session() as session:  # died right after taking the event id, before the claim
+        assert queries.claim_event(session, mention["event_id"], stack.clock.now())
+    stack.slack.send_event(mention["event"], event_id=mention["event_id"], retry_num=1, retry_reason="http_timeout")
+    reply = stack.reply_to("C0GENERAL", question["ts"])
+    assert "hiking backpack" in reply["text"]
