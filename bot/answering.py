@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -126,7 +127,7 @@ class Answering:
         for reply_id in candidates:
             if reply_id in self._working_now() or (job := self._take_over(reply_id)) is None:
                 continue
-            if submit(lambda job=job: self._resume(slack, job)):  # type: ignore[misc]
+            if submit(partial(self._resume, slack, job)):
                 taken += 1
             else:
                 with self.db.session() as session:
