@@ -67,14 +67,11 @@ class LocalStack:
             self.start_bot()
         return self
 
+    def _settings(self) -> Settings:
+        return load_settings(self.bot_env())
+
     def bot_env(self) -> dict[str, str]:
         """The environment `finetune-bot run` needs to serve this stack's Slack and OpenAI stand-ins."""
-        return self._env()
-
-    def _settings(self) -> Settings:
-        return load_settings(self._env())
-
-    def _env(self) -> dict[str, str]:
         env = {
             "SLACK_BOT_TOKEN": self.slack.bot_token,
             "SLACK_SIGNING_SECRET": self.slack.signing_secret,
