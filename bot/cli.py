@@ -133,11 +133,10 @@ def cmd_status(env: Mapping[str, str]) -> int:
 
 def cmd_export(env: Mapping[str, str], path: str) -> int:
     """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
-    from bot.services import BackendFactory
-    from finetune.backend import Method
+    from bot.services import BackendFactory, pipeline_config
     from finetune.clock import SystemClock
-    from finetune.dataset import build_dataset
-    from storage import queries
+    from finetune.dataset import as_backend_reads
+    from finetune.pipeline import build_files
     from storage.db import Database, require_ready
 
     settings = _settings(env, require_credentials=False)
@@ -146,10 +145,11 @@ def cmd_export(env: Mapping[str, str], path: str) -> int:
     factory = BackendFactory(settings, db, SystemClock())
     try:
         backend = factory(settings.backend)  # its rules and its file format: what a job would upload
+        config = pipeline_config(settings)
         with db.session() as session:
-            built = build_dataset(queries.approved_replies(session),
-                                  max_example_tokens=backend.capabilities.max_example_tokens)
-        content = backend.trainer.write_training_file(built.jsonl, Method.SFT)
+            built = build_files(session, config, backend.capabilities)
+        content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, config.method),
+                                                      config.method)
     finally:
         factory.close()
         db.dispose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 PATTERN_SEPARATOR = "||"  # between REDACT_PATTERNS entries: a single | is alternation inside one pattern
 EXTRA = "[REDACTED]"
@@ -124,7 +125,7 @@ class Redactor:
             text = extra.sub(EXTRA, text)
         return text
 
-    def messages(self, messages: Iterable[dict[str, object]]) -> list[dict[str, object]]:
+    def messages(self, messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages with every text content redacted; roles, weights and other keys as they were."""
         return [{**m, "content": self(m["content"])} if isinstance(m.get("content"), str) else dict(m) for m in messages]
 
