@@ -47,7 +47,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
     from bot.app import HttpServer, create_app, socket_mode_handler
-    from bot.backend_checks import check_backend
+    from bot.backend_checks import check_backend, check_method
     from bot.services import build_services
     from bot.startup import check_slack, prepare
 
@@ -56,6 +56,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
     services = build_services(settings)
     worker = None
     try:
+        check_method(settings, services.pipeline.backend.capabilities)
         prepare(services)
         check_slack(services)
         app = create_app(services)
