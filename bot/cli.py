@@ -159,7 +159,9 @@ def cmd_export(env: Mapping[str, str], path: str) -> int:
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(content)
-    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped", file=sys.stderr)
+    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped"
+          + (f"; {len(built.validation_lines)} held out for validation (not written)" if built.validation_lines else ""),
+          file=sys.stderr)
     for skipped in built.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)
     return 0
