@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from bot.config import Settings
-from finetune.backend import Capabilities
-from finetune.pipeline import method_unsupported
+from finetune.backend import Capabilities, method_unsupported
 
 LOCAL_EXTRA_MODULES = ("torch", "transformers", "peft", "trl", "datasets")
 INSTALL_LOCAL = "install the [local] extra where training runs: pip install 'finetune-bot[local]' (or '.[local]' in a checkout)"

@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from finetune.backend import Method
+from finetune.backend import METHOD_SETTING, Method
 from finetune.cron import parse_cron
 from finetune.data_redaction import parse_patterns
 
@@ -32,7 +32,7 @@ DEFAULT_TOGETHER_BASE_URL = "https://api.together.ai/v1"
 DEFAULT_VLLM_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_OPENAI_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 LOCAL_WORKER_MODES = ("inside", "external")
-METHODS = {"supervised": Method.SFT, "dpo": Method.DPO}  # FINETUNE_METHOD's words
+METHODS = {word: method for method, word in METHOD_SETTING.items()}  # FINETUNE_METHOD's words
 # Settings whose value is never echoed in a message, even when malformed: secrets, and URLs that may hold one.
 NEVER_ECHOED = SECRET_SETTINGS | {"DATABASE_URL"}
 

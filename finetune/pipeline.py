@@ -25,6 +25,7 @@ from finetune.backend import (
     RunStatus,
     TrainingRequest,
     TrainingRun,
+    method_unsupported,
 )
 from finetune.backends.registry import Backends
 from finetune.chat import ChatError
@@ -564,15 +565,6 @@ def build_files(session: Session, config: PipelineConfig, capabilities: Capabili
     if config.method is Method.DPO:
         return build_preferences(queries.curated_replies(session, config.curation), **limits)
     return build_dataset(queries.curated_replies(session, config.curation, approved_only=True), **limits)
-
-
-def method_unsupported(backend: str, method: Method) -> str:
-    """Said at start-up and by a run: the backend cannot train the way FINETUNE_METHOD asks."""
-    return (f"The {backend} backend cannot train with FINETUNE_METHOD={METHOD_SETTING[method]}: set "
-            "FINETUNE_METHOD=supervised, or choose a backend that offers it.")
-
-
-METHOD_SETTING = {Method.SFT: "supervised", Method.DPO: "dpo"}  # FINETUNE_METHOD's words for each method
 
 
 def _last_job(job: FineTuneJob | None) -> decision.LastJob | None:
