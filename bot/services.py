@@ -24,6 +24,7 @@ from finetune.backends.openai import build_openai_backend
 from finetune.backends.registry import BackendNotConfigured, Backends
 from finetune.chat import ChatModel, ChatSmokeTest
 from finetune.clock import Clock, SystemClock
+from finetune.data_redaction import Redactor
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
@@ -82,6 +83,12 @@ class BackendFactory:
 
 def curation_of(settings: Settings) -> Curation:
     return Curation(curators=settings.curator_user_ids, required=settings.approvals_required)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
+                          method=settings.method, curation=curation_of(settings), holdout_min=settings.holdout_min,
+                          redactor=Redactor(settings.redact_patterns))
 
 
 def local_hyperparameters(settings: Settings, kind: Any) -> Any:
@@ -152,8 +159,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         db,
         backends,
         clock,
-        PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
-                       curation=curation_of(settings)),
+        pipeline_config(settings),
         ChatSmokeTest(chat, settings.system_prompt),
     )
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)

@@ -107,6 +107,7 @@ class Dataset(Base):
     skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     sha256: Mapped[str] = mapped_column(String(64))
     jsonl: Mapped[str] = mapped_column(Text)
+    validation_jsonl: Mapped[str | None] = mapped_column(Text, comment="the held-out examples, when there are any")
 
     examples: Mapped[list[DatasetExample]] = relationship(cascade="all, delete-orphan")
 
@@ -131,6 +132,7 @@ class FineTuneJob(Base):
     base_model: Mapped[str] = mapped_column(String(200))
     suffix: Mapped[str | None] = mapped_column(String(64))
     file_id: Mapped[str | None] = mapped_column(String(100))
+    validation_file_id: Mapped[str | None] = mapped_column(String(100), comment="the staged held-out examples")
     provider_job_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     provider_status: Mapped[str | None] = mapped_column(String(32))
     fine_tuned_model: Mapped[str | None] = mapped_column(String(300), comment="the name chat completions take, once deployed")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, distinct, exists, func, select, update
+from sqlalchemy import CursorResult, Result, and_, case, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -257,6 +257,56 @@ def approved_replies(session: Session, curation: Curation = EVERYONE) -> Sequenc
     ).all()
 
 
+def vetoed_filter(curation: Curation = EVERYONE):
+    """A curator voted against the reply (a reject emoji, the negative button): it is a bad answer."""
+    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True), Approval.positive.is_(False)]
+    if curation.curators:
+        votes.append(Approval.user_id.in_(sorted(curation.curators)))
+    return exists().where(*votes)
+
+
+@dataclass(frozen=True)
+class CuratedReply:
+    """An answered reply someone judged (a vote or a correction): what datasets and preference pairs are built from."""
+
+    id: int
+    channel: str
+    thread_ts: str
+    messages: list[dict[str, Any]]  # the conversation exactly as the model saw it
+    original: str  # the reply as posted
+    corrected: str | None  # its latest correction, when someone improved it
+    approved: bool  # enough curators approve and none vetoes
+    bad: bool  # a curator voted against it
+
+    @property
+    def answer(self) -> str:
+        """The approved answer: the latest correction, else the reply."""
+        return self.corrected if self.corrected is not None else self.original
+
+    @property
+    def thread(self) -> str:
+        return f"{self.channel}/{self.thread_ts}"
+
+
+def curated_replies(session: Session, curation: Curation = EVERYONE, *, approved_only: bool = False) -> list[CuratedReply]:
+    """Answered replies with an active vote or a correction (only the approved ones when asked), oldest first."""
+    latest = (
+        select(Correction.text).where(Correction.reply_id == Reply.id).order_by(Correction.id.desc()).limit(1)
+        .correlate(Reply).scalar_subquery()
+    )
+    approved, bad = approved_filter(curation), vetoed_filter(curation)
+    judged = or_(exists().where(Approval.reply_id == Reply.id, Approval.active.is_(True)),
+                 exists().where(Correction.reply_id == Reply.id))
+    rows = session.execute(
+        select(Reply.id, Reply.channel, Reply.thread_ts, Reply.messages, Reply.reply_text, latest,
+               case((approved, True), else_=False), case((bad, True), else_=False))
+        .where(Reply.status == ReplyStatus.ANSWERED, approved if approved_only else judged)
+        .order_by(Reply.id)
+    ).all()
+    return [CuratedReply(row[0], row[1], row[2], list(row[3] or []), row[4] or "", row[5], bool(row[6]), bool(row[7]))
+            for row in rows]
+
+
 def trained_filter():
     """A reply is trained on when it was in the dataset of a job that succeeded."""
     return exists().where(
@@ -380,9 +430,13 @@ def create_dataset(
     sha256: str,
     skipped: list[dict[str, Any]],
     now: datetime,
+    validation_jsonl: str | None = None,
+    example_count: int | None = None,
 ) -> Dataset:
+    """`reply_ids`: every reply the files use; `example_count`: the training examples (default: one per reply)."""
     ids = list(reply_ids)
-    dataset = Dataset(created_at=now, example_count=len(ids), jsonl=jsonl, sha256=sha256, skipped=skipped)
+    dataset = Dataset(created_at=now, example_count=len(ids) if example_count is None else example_count, jsonl=jsonl,
+                      sha256=sha256, skipped=skipped, validation_jsonl=validation_jsonl or None)
     dataset.examples = [DatasetExample(reply_id=reply_id) for reply_id in ids]
     session.add(dataset)
     session.flush()

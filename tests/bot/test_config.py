@@ -88,3 +88,21 @@ def test_local_hyperparameters_have_defaults_and_are_checked():
         assert len(exc.problems) == 3 and any("LOCAL_WORKER='sometimes'" in p for p in exc.problems)
     else:
         raise AssertionError("bad local settings were accepted")
+
+
+def test_the_dataset_settings_have_defaults_and_are_checked():
+    from finetune.backend import Method
+
+    s = load_settings(GOOD)
+    assert s.method is Method.SFT and s.holdout_min == 50 and s.redact_patterns == ()
+    s = load_settings(GOOD | {"FINETUNE_METHOD": "DPO", "FINETUNE_HOLDOUT_MIN": "0",
+                              "REDACT_PATTERNS": r"ORD-\d{6} || (?i)project\s+falcon"})
+    assert s.method is Method.DPO and s.holdout_min == 0
+    assert s.redact_patterns == (r"ORD-\d{6}", r"(?i)project\s+falcon")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(GOOD | {"FINETUNE_METHOD": "rlhf", "FINETUNE_HOLDOUT_MIN": "-1", "REDACT_PATTERNS": "ok || ORD-("})
+    problems = caught.value.problems
+    assert "FINETUNE_METHOD='rlhf' is not a fine-tuning method (use one of: supervised, dpo)" in problems
+    assert any(p.startswith("FINETUNE_HOLDOUT_MIN='-1' is not a number of examples") for p in problems)
+    assert any(p.startswith("REDACT_PATTERNS='ok || ORD-(' is not a list of regular expressions separated by || "
+                            "(pattern 2 ('ORD-(') is not a regular expression") for p in problems)
