@@ -79,6 +79,8 @@ class Settings:
     reject_reactions: tuple[str, ...] = ("-1",)
     curator_user_ids: frozenset[str] = frozenset()  # empty: everyone's votes count
     approvals_required: int = 1
+    finetune_admins: frozenset[str] = frozenset()  # who may run, cancel and export; empty: the workspace's admins and owners
+    allow_self_approval: bool = False  # True: a person's approval of their own answer counts alone (a team of one)
     log_level: str = "INFO"
 
     @property
@@ -239,6 +241,13 @@ def _user_ids(raw: str) -> frozenset[str]:
     return ids
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("use true or false")
+    return value in ("true", "1", "yes")
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -304,6 +313,8 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
         curator_user_ids=r.parsed("CURATOR_USER_IDS", defaults.curator_user_ids, _user_ids, "a list of Slack user ids"),
         approvals_required=r.parsed("APPROVALS_REQUIRED", defaults.approvals_required, _int_between(1, 100),
                                     "a whole number"),
+        finetune_admins=r.parsed("FINETUNE_ADMINS", defaults.finetune_admins, _user_ids, "a list of Slack user ids"),
+        allow_self_approval=r.parsed("ALLOW_SELF_APPROVAL", defaults.allow_self_approval, _boolean, "true or false"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
     if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):

@@ -160,10 +160,15 @@ def model_answer_before(session: Session, channel: str, thread_ts: str, before_t
 
 @dataclass(frozen=True)
 class Curation:
-    """Whose votes count (CURATOR_USER_IDS; empty: everyone's) and how many approvals make an example."""
+    """Whose votes count (CURATOR_USER_IDS; empty: everyone's) and how many approvals make an example.
+
+    The person who wrote an answer (a `better: …` suggestion, the latest correction) does not count among
+    its approvers unless self_approval (ALLOW_SELF_APPROVAL): someone else must approve what they wrote.
+    """
 
     curators: frozenset[str] = frozenset()
     required: int = 1  # APPROVALS_REQUIRED: distinct curators approving
+    self_approval: bool = False
 
     def counts(self, user_id: str) -> bool:
         return not self.curators or user_id in self.curators
@@ -172,15 +177,24 @@ class Curation:
 EVERYONE = Curation()
 
 
+def answer_author():
+    """The person who wrote the text a reply's example teaches: its latest correction's, else its suggester; NULL: the model."""
+    latest_corrector = (
+        select(Correction.user_id).where(Correction.reply_id == Reply.id).order_by(Correction.id.desc()).limit(1)
+        .correlate(Reply).scalar_subquery()
+    )
+    return func.coalesce(latest_corrector, Reply.suggested_by)
+
+
 def approved_filter(curation: Curation = EVERYONE):
-    """Enough distinct curators approve, and no curator votes against (a veto)."""
+    """Enough distinct curators approve (the answer's author aside, see Curation), and no curator votes against (a veto)."""
     votes = [Approval.reply_id == Reply.id, Approval.active.is_(True)]
     if curation.curators:
         votes.append(Approval.user_id.in_(sorted(curation.curators)))
-    approving = (
-        select(func.count(distinct(Approval.user_id))).where(*votes, Approval.positive.is_(True))
-        .correlate(Reply).scalar_subquery()
-    )
+    approvers = [*votes, Approval.positive.is_(True)]
+    if not curation.self_approval:
+        approvers.append(Approval.user_id != func.coalesce(answer_author(), ""))
+    approving = select(func.count(distinct(Approval.user_id))).where(*approvers).correlate(Reply).scalar_subquery()
     vetoed = exists().where(*votes, Approval.positive.is_(False))
     return and_(approving >= curation.required, ~vetoed)
 
