@@ -12,9 +12,10 @@ def bot_posts(stack: LocalStack, channel: str = "C0GENERAL") -> list[str]:
 
 
 def approved_count(stack: LocalStack) -> int:
+    """Approved examples as the bot counts them (its curators, approvals required, self-approval setting)."""
     assert stack.services is not None
     with stack.services.db.session() as session:
-        return queries.example_counts(session).approved
+        return queries.example_counts(session, stack.services.pipeline.config.curation).approved
 
 
 def wait_for_approved(stack: LocalStack, expected: int) -> None:
