@@ -163,3 +163,19 @@ def test_finetune_export_sends_the_training_file_in_a_dm(stack):
     assert "2 example(s)" in shared["text"]
     assert "sent you the training file" in stack.slack.wait_for(
         lambda: [e for e in ephemerals_for(stack, "U0ALICE") if "sent you" in e])[0]
+
+
+def test_over_socket_mode_clicks_and_the_modal_work_the_same(database_url, clock):
+    with LocalStack(database_url, clock=clock, socket_mode=True) as stack:
+        reply = stack.ask("Review this product: a cordless drill")
+        feedback(stack, reply, user="U0ALICE")
+        wait_for_approved(stack, 1)
+        assert "counts as a good example" in wait_for_ephemeral(stack, "U0ALICE")
+        click(stack, reply, reply_view.IMPROVE_ACTION, user="U0BOB")
+        [part] = [b for b in open_modal(stack, "U0BOB")["blocks"] if b["type"] == "input"]
+        submit_view(stack, {part["block_id"]: "Twenty volts of joy."}, user="U0BOB")
+        stack.slack.wait_for(lambda: corrections(stack, reply))
+        assert corrections(stack, reply) == [("U0BOB", "improve", "Twenty volts of joy.")]
+        interactive = [d for d in stack.slack.deliveries if d.kind == "interactive"]
+        assert [d.body["type"] for d in interactive] == ["block_actions", "block_actions", "view_submission"]
+        assert {d.transport for d in interactive} == {"socket"}
