@@ -100,10 +100,12 @@ def record_vote(db: Database, clock: Clock, vote: Vote, curation: Curation = EVE
             other = NEGATIVE_BUTTON if vote.positive else POSITIVE_BUTTON
             queries.remove_approval(session, reply, vote.user, other, now, vote.event_ts, positive=not vote.positive)
         if vote.approve:
-            if queries.add_approval(session, reply, vote.user, vote.signal, now, vote.event_ts, positive=vote.positive):
+            latest = queries.latest_correction(session, reply.id)
+            if queries.add_approval(session, reply, vote.user, vote.signal, now, vote.event_ts, positive=vote.positive,
+                                    recast_before=latest.created_at if latest else None):
                 log.info("reply %s %s by %s with %s", reply.id, "approved" if vote.positive else "marked bad",
                          vote.user, vote.signal)
-                own = author_of(reply, queries.latest_correction(session, reply.id)) == vote.user
+                own = author_of(reply, latest) == vote.user
                 if vote.positive and own and not curation.self_approval:
                     return VoteResult.OWN_ANSWER
                 return VoteResult.COUNTED

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, distinct, exists, func, select, update
+from sqlalchemy import CursorResult, Result, and_, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -186,9 +186,20 @@ def answer_author():
     return func.coalesce(latest_corrector, Reply.suggested_by)
 
 
+def answer_changed_at():
+    """When the text a reply's example teaches last changed (its latest correction); NULL: never since it was posted."""
+    return select(func.max(Correction.created_at)).where(Correction.reply_id == Reply.id).correlate(Reply).scalar_subquery()
+
+
 def approved_filter(curation: Curation = EVERYONE):
-    """Enough distinct curators approve (the answer's author aside, see Curation), and no curator votes against (a veto)."""
-    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True)]
+    """Enough distinct curators approve (the answer's author aside, see Curation), and no curator votes against (a veto).
+
+    A vote is on the text as it stood when cast: after a correction only votes cast since count, so nobody's
+    earlier approval carries over to words they never saw (and an earlier "bad answer" no longer vetoes).
+    """
+    changed_at = answer_changed_at()
+    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True),
+             or_(changed_at.is_(None), Approval.created_at >= changed_at)]
     if curation.curators:
         votes.append(Approval.user_id.in_(sorted(curation.curators)))
     approvers = [*votes, Approval.positive.is_(True)]
@@ -247,10 +258,15 @@ def last_approved_channel(session: Session) -> str | None:
 
 def add_approval(
     session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None,
-    *, positive: bool = True,
+    *, positive: bool = True, recast_before: datetime | None = None,
 ) -> bool:
-    """True when this makes the person's vote (emoji or button) count (it did not before)."""
-    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True, positive=positive)
+    """True when this makes the person's vote (emoji or button) count (it did not before).
+
+    recast_before: the answer's text changed then (a correction); a vote still standing from before is cast
+    again now, on the text as it is, and that counts as a change too.
+    """
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True, positive=positive,
+                           recast_before=recast_before)
 
 
 def remove_approval(
@@ -263,9 +279,12 @@ def remove_approval(
 
 def _apply_reaction(
     session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None, *, active: bool,
-    positive: bool = True,
+    positive: bool = True, recast_before: datetime | None = None,
 ) -> bool:
-    """Applies a reaction event unless a later one for the same reply, person and emoji was applied already."""
+    """Applies a reaction event unless a later one for the same reply, person and emoji was applied already.
+
+    created_at is when the vote was last cast: a vote taken back and cast again is cast anew.
+    """
     where = (Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction)
     row = session.scalar(select(Approval).where(*where).with_for_update())
     if row is None:
@@ -280,9 +299,12 @@ def _apply_reaction(
     if event_ts is not None and float(event_ts) <= float(row.event_ts):
         return False
     changed = row.active != active
+    recast = active and row.active and recast_before is not None and row.created_at < recast_before
+    if (changed and active) or recast:
+        row.created_at = now
     row.active = active
     row.event_ts = event_ts or row.event_ts
-    return changed
+    return changed or recast
 
 
 def approval_count(session: Session, reply: Reply) -> int:

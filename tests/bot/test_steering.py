@@ -102,6 +102,19 @@ def test_a_better_answer_needs_someone_elses_approval(stack):
     wait_for_approved(stack, 1)
 
 
+def test_an_approval_does_not_carry_over_to_words_written_after_it(stack):
+    reply = stack.ask("Review this product: a cordless drill")
+    feedback(stack, reply, user="U0ALICE")
+    wait_for_approved(stack, 1)
+    stack.clock.advance(60)
+    message = stack.slack.post_as_user("U0BOB", "C0GENERAL", "better: Buy two!", thread_ts=reply["thread_ts"])
+    stack.reply_to("C0GENERAL", message["ts"])
+    assert approved_count(stack) == 0  # alice approved the model's words, not bob's
+    stack.clock.advance(60)
+    feedback(stack, reply, user="U0ALICE")  # the same button, on the answer as it now stands
+    wait_for_approved(stack, 1)
+
+
 def test_an_improved_answer_needs_someone_elses_approval(stack):
     reply = stack.ask("Review this product: a cordless drill")
     shortcut(stack, reply, SHORTCUT_ID, user="U0BOB")

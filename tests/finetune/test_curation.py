@@ -104,3 +104,30 @@ def test_links_in_a_persons_answer_are_found_and_ordinary_text_is_left_alone():
     assert links_in("see <https://evil.example/x?a=1|evil.example>, www.shop.test/buy. and http://a.b/c") == (
         "https://evil.example/x?a=1", "www.shop.test/buy", "http://a.b/c")
     assert links_in("It costs $20 (model AB-1234, 2026-01-01), 4.5 stars; e.g. great.") == ()
+
+
+def test_a_vote_is_on_the_text_as_it_stood_so_an_earlier_approval_does_not_carry_over_to_a_correction(db, clock):
+    channel, ts = reply(db, clock)
+    up = Vote.button(channel, ts, "UALICE", positive=True, action_ts="3.0")
+    assert record_vote(db, clock, up) is VoteResult.COUNTED and examples(db) == 1
+    clock.advance(60)
+    save_correction(db, clock, queries.EVERYONE, channel=channel, ts=ts, user="UBOB", text="My words now.")
+    assert examples(db) == 0  # alice approved the model's words, not bob's
+    clock.advance(60)
+    again = Vote.button(channel, ts, "UALICE", positive=True, action_ts="3.1")
+    assert record_vote(db, clock, again) is VoteResult.COUNTED and examples(db) == 1  # the same click, on the new text
+    assert record_vote(db, clock, Vote.button(channel, ts, "UALICE", positive=True, action_ts="3.2")) is \
+        VoteResult.UNCHANGED
+
+
+def test_a_bad_answer_vote_does_not_veto_the_correction_that_answered_it(db, clock):
+    channel, ts = reply(db, clock)
+    record_vote(db, clock, emoji(channel, ts, "UALICE", "-1", positive=False, at="4.0"))
+    clock.advance(60)
+    save_correction(db, clock, queries.EVERYONE, channel=channel, ts=ts, user="UBOB", text="Fixed.")
+    clock.advance(60)
+    record_vote(db, clock, emoji(channel, ts, "UCAROL", at="4.1"))
+    assert examples(db) == 1
+    record_vote(db, clock, emoji(channel, ts, "UALICE", "-1", approve=False, positive=False, at="4.2"))
+    record_vote(db, clock, emoji(channel, ts, "UALICE", "-1", positive=False, at="4.3"))
+    assert examples(db) == 0  # marked bad again, on the corrected text: a veto
