@@ -100,7 +100,10 @@ class ActionHooks:
                 return "used_url"
             context["uses"] += 1
             context = copy.deepcopy(context)
-        self._apply(context, payload)
+        try:
+            self._apply(context, payload)
+        except ApiError as e:  # e.g. replace_original on a message that is gone
+            return e.error
         return None
 
     def _apply(self, context: dict, payload: dict) -> None:
