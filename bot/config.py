@@ -85,6 +85,8 @@ class Settings:
     method: Method = Method.SFT  # FINETUNE_METHOD: supervised (approved answers) or dpo (preference pairs)
     holdout_min: int = 50  # FINETUNE_HOLDOUT_MIN: from this many examples on a tenth is held out; 0: never
     redact_patterns: tuple[str, ...] = ()  # REDACT_PATTERNS: extra regular expressions scrubbed from training data
+    finetune_admins: frozenset[str] = frozenset()  # who may run, cancel and export; empty: the workspace's admins and owners
+    allow_self_approval: bool = False  # True: a person's approval of their own answer counts alone (a team of one)
     log_level: str = "INFO"
 
     @property
@@ -249,6 +251,13 @@ def _method(raw: str) -> Method:
     return METHODS[_one_of(tuple(METHODS))(raw)]
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("use true or false")
+    return value in ("true", "1", "yes")
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -319,6 +328,8 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
                              "a number of examples (0 never holds any out)"),
         redact_patterns=r.parsed("REDACT_PATTERNS", defaults.redact_patterns, parse_patterns,
                                  "a list of regular expressions separated by ||"),
+        finetune_admins=r.parsed("FINETUNE_ADMINS", defaults.finetune_admins, _user_ids, "a list of Slack user ids"),
+        allow_self_approval=r.parsed("ALLOW_SELF_APPROVAL", defaults.allow_self_approval, _boolean, "true or false"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
     if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):

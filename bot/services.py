@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
 from bot.suggestions import Suggestions
+from bot.workspace import InstalledTeam, is_admin_or_owner
 from finetune.backend import Backend
 from finetune.backends.openai import build_openai_backend
 from finetune.backends.registry import BackendNotConfigured, Backends
@@ -28,6 +29,7 @@ from finetune.data_redaction import Redactor
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
+from finetune.stewards import Stewards
 from storage.db import Database
 from storage.queries import Curation
 
@@ -35,6 +37,8 @@ from storage.queries import Curation
 # the SDK's default; job creation turns them off for its one call (finetune.backends.openai).
 OPENAI_RETRIES = 2
 BACKEND_HTTP_TIMEOUT = 30.0  # seconds, for the Together and vLLM HTTP clients
+# users.info is asked while a slash command waits for its ack (3 s): one try, bounded, never a Retry-After sleep
+ADMIN_LOOKUP_TIMEOUT = 2
 
 
 class BackendFactory:
@@ -82,7 +86,8 @@ class BackendFactory:
 
 
 def curation_of(settings: Settings) -> Curation:
-    return Curation(curators=settings.curator_user_ids, required=settings.approvals_required)
+    return Curation(curators=settings.curator_user_ids, required=settings.approvals_required,
+                    self_approval=settings.allow_self_approval)
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -114,6 +119,8 @@ class Services:
     event_work: EventWork
     scheduler: FinetuneScheduler
     backend_factory: BackendFactory | None = None
+    installed_team: InstalledTeam | None = None  # set by build_services; the team auth.test names
+    stewards: Stewards | None = None  # set by build_services; who may run, cancel and export
 
     def listener_context(self) -> dict[str, Any]:
         """What listeners may ask for by argument name (Bolt injects context keys)."""
@@ -128,6 +135,8 @@ class Services:
             "suggestions": self.suggestions,
             "event_work": self.event_work,
             "curation": self.pipeline.config.curation,
+            "installed_team": self.installed_team,
+            "stewards": self.stewards,
         }
 
     def close(self) -> None:
@@ -177,7 +186,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         after_run=[notifier.flush, event_work.forget_old_event_ids, partial(resume_replies, answering, slack, event_work)],
     )
     suggestions = Suggestions(db, clock, approve_reaction)
+    lookup = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=ADMIN_LOOKUP_TIMEOUT,
+                       retry_handlers=[])
+    stewards = Stewards(settings.finetune_admins, clock, lambda user: is_admin_or_owner(lookup, user))
     return Services(
         settings, clock, db, openai_client, backends, slack, pipeline, reply_model, notifier, answering, suggestions,
-        event_work, scheduler, factory,
+        event_work, scheduler, factory, installed_team=InstalledTeam(slack), stewards=stewards,
     )

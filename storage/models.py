@@ -74,7 +74,7 @@ class Approval(Base):
                                            comment="False: a vote against (a reject emoji, the negative button)")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     event_ts: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the vote was last cast (see queries.approved_filter)
 
     reply: Mapped[Reply] = relationship(back_populates="approvals")
 
