@@ -198,13 +198,22 @@ class SlackStub:
 
     def fail_next(
         self, method: str, error: str = "ratelimited", *, status: int = 200, retry_after: int | None = None,
-        count: int = 1,
+        count: int = 1, apply_first: bool = False,
     ) -> None:
-        """Make the next `count` calls to `method` fail; "ratelimited" answers HTTP 429 with Retry-After."""
+        """Make the next `count` calls to `method` fail; "ratelimited" answers HTTP 429 with Retry-After.
+
+        apply_first=True really performs each call (posts the message) and then answers the error: Slack
+        accepted it, and the answer was lost on the way back.
+        """
         if error == "ratelimited":
             status = 429 if status == 200 else status
             retry_after = 1 if retry_after is None else retry_after
-        self._api.fail_next(method, error, status, retry_after, count)
+        self._api.fail_next(method, error, status, retry_after, count, apply_first)
+
+    def hold_next(self, method: str) -> threading.Event:
+        """The next call to `method` is performed at once, but its answer waits until the returned event is set
+        (at most 30 s): a caller slow to hear back, or killed before it did."""
+        return self._api.hold_next(method)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, *, interval: float = 0.01) -> Any:
         """Poll until predicate() is truthy (the app works after its ack); AssertionError with context otherwise."""

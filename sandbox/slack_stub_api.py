@@ -32,6 +32,8 @@ from sandbox.slack_stub_wire import (
 
 log = logging.getLogger("sandbox.slack_stub")
 
+HOLD_LIMIT = 30.0  # seconds a held answer waits at most for its release
+
 
 @dataclass(frozen=True)
 class ApiCall:
@@ -49,6 +51,7 @@ class _Failure:
     error: str
     status: int
     retry_after: int | None
+    apply_first: bool = False  # the call really happens; only its answer is the error (a lost answer)
 
 
 class WebApi:
@@ -66,6 +69,7 @@ class WebApi:
         self._lock = threading.Lock()
         self._calls: list[ApiCall] = []
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: dict[str, list[threading.Event]] = {}
 
     # ------------------------------------------------------------- dispatch
 
@@ -76,7 +80,7 @@ class WebApi:
         failure = self._take_failure(method) if handler else None
         if handler is None:
             status, body = 200, error_body("unknown_method", req_method=method)
-        elif failure is not None:
+        elif failure is not None and not failure.apply_first:
             status, body = failure.status, error_body(failure.error)
             if failure.retry_after is not None:
                 headers["Retry-After"] = str(failure.retry_after)
@@ -84,8 +88,14 @@ class WebApi:
             status, body = 200, error_body(auth_error)
         else:
             status, body = 200, self._run(handler, args)
+            if failure is not None:  # done, and the answer is lost on the way back
+                status, body = failure.status, error_body(failure.error)
         with self._lock:
             self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status))
+            holds = self._holds.get(method)
+            hold = holds.pop(0) if holds and handler else None
+        if hold is not None:
+            hold.wait(HOLD_LIMIT)
         return status, body, headers
 
     @property
@@ -93,9 +103,18 @@ class WebApi:
         with self._lock:
             return list(self._calls)
 
-    def fail_next(self, method: str, error: str, status: int, retry_after: int | None, count: int) -> None:
+    def fail_next(self, method: str, error: str, status: int, retry_after: int | None, count: int,
+                  apply_first: bool = False) -> None:
         with self._lock:
-            self._failures.setdefault(method, []).extend(_Failure(error, status, retry_after) for _ in range(count))
+            self._failures.setdefault(method, []).extend(
+                _Failure(error, status, retry_after, apply_first) for _ in range(count))
+
+    def hold_next(self, method: str) -> threading.Event:
+        """The next call to `method` happens at once; its answer waits until the returned event is set."""
+        release = threading.Event()
+        with self._lock:
+            self._holds.setdefault(method, []).append(release)
+        return release
 
     def _run(self, handler: Callable[[dict], dict], args: dict) -> dict:
         try:
