@@ -375,7 +375,7 @@ def require_job(session: Session, job_id: int) -> FineTuneJob:
 
 
 def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-    """True when `owner` holds the lease until now + ttl: it was free, expired, or already ours."""
+    """True when `owner` holds the lease until now + ttl: it was free, expired (or given back), or already ours."""
     try:
         with session.begin_nested():
             session.add(PipelineLease(name=name, owner=owner, expires_at=now + ttl))
@@ -384,7 +384,7 @@ def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: time
         pass
     taken = session.execute(
         update(PipelineLease)
-        .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at < now))
+        .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at <= now))
         .values(owner=owner, expires_at=now + ttl)
     )
     return bool(_changed(taken))
