@@ -51,10 +51,16 @@ class Notifier:
     def flush(self) -> int:
         """Posts what is pending and nobody else is posting. A failed post is retried by later flushes, a few
         times; a note given up on keeps sent_at empty and its last_error, so it never looks delivered."""
-        with self.db.session() as session:
-            pending = [n.id for n in queries.pending_notifications(session, MAX_ATTEMPTS, now=self.clock.now())]
-        channel = self.channel() if pending else None
-        return sum(1 for note_id in pending if self._deliver(note_id, channel))
+        posted, after, channel = 0, 0, None
+        while True:  # in pages, each note at most once per flush
+            with self.db.session() as session:
+                pending = [n.id for n in queries.pending_notifications(session, MAX_ATTEMPTS, now=self.clock.now(),
+                                                                       after=after)]
+            if not pending:
+                return posted
+            channel = channel or self.channel()
+            posted += sum(1 for note_id in pending if self._deliver(note_id, channel))
+            after = pending[-1]
 
     def _deliver(self, note_id: int, channel: str | None) -> bool:
         """One attempt at one note, under this poster's claim; True when it is (now known to be) in Slack."""

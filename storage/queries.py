@@ -503,12 +503,13 @@ def _claimable(now: datetime | None):
 
 
 def pending_notifications(
-    session: Session, max_attempts: int = 5, limit: int = 20, *, now: datetime | None = None
+    session: Session, max_attempts: int = 5, limit: int = 20, *, now: datetime | None = None, after: int = 0
 ) -> Sequence[Notification]:
-    """Unsent notes that have not used up their attempts; with `now`, only those no live poster holds."""
+    """Unsent notes that have not used up their attempts, oldest first from id `after` on; with `now`, only those
+    no live poster holds."""
     return session.scalars(
         select(Notification)
-        .where(_claimable(now), Notification.attempts < max_attempts)
+        .where(_claimable(now), Notification.attempts < max_attempts, Notification.id > after)
         .order_by(Notification.id)
         .limit(limit)
     ).all()
