@@ -30,6 +30,8 @@ class FakeState:
     runs: dict[str, TrainingRun] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     deleted_files: list[str] = field(default_factory=list)
+    delete_calls: list[str] = field(default_factory=list)
+    refusing_deletes: bool = False  # delete_file answers a permanent no (a key without the permission)
     stage_gate: threading.Event | None = None  # when set up, stage() waits for it (a slow upload)
     staging: threading.Event = field(default_factory=threading.Event)  # stage() has begun
     deploying: set[str] = field(default_factory=set)
@@ -70,7 +72,10 @@ class FakeTrainer:
 
     def delete_file(self, file_id: str) -> None:
         with self.state.lock:
+            self.state.delete_calls.append(file_id)
             self._call()
+            if self.state.refusing_deletes:
+                raise BackendRefused("files cannot be deleted with this key", status=403, code="refused")
             if self.state.files.pop(file_id, None) is not None:
                 self.state.deleted_files.append(file_id)
 
