@@ -50,6 +50,8 @@ class Lease:
         self._depth = 0  # held() nested in the holding thread: the outer one takes and gives back
         self._closed = threading.Event()
         self._waiting = False  # "another process is working" was logged for the wait under way
+        self._holding = False  # the database lease is (or may still be) ours
+        self._lost = False  # losing it was logged for this hold
 
     @contextmanager
     def held(self, *, wait: timedelta | None = None) -> Iterator[bool]:
@@ -87,14 +89,17 @@ class Lease:
             return False
         with self.db.session() as session:
             kept = queries.renew_lease(session, self.name, self.owner, self.clock.now(), self.ttl)
-        if not kept:
-            log.warning("lost the %s lease to another bot process; stopping here", self.name)
+        if not kept and not self._lost:
+            self._lost = True
+            log.warning("lost the %s lease to another bot process (this one stalled longer than %s s); stopping here",
+                        self.name, int(self.ttl.total_seconds()))
         return kept
 
     def close(self) -> None:
         """A clean stop: no more taking or beating, and the lease is given back now, not when it runs out."""
         self._closed.set()
-        self._release()
+        if self._holding:  # a process that never held it (`finetune-bot status`) writes nothing
+            self._release()
 
     def _take(self, wait: timedelta | None) -> bool:
         deadline = time.monotonic() + wait.total_seconds() if wait else None
@@ -104,6 +109,7 @@ class Lease:
                 taken = queries.take_lease(session, self.name, self.owner, self.clock.now(), self.ttl)
                 holder = None if taken else queries.lease_holder(session, self.name)
             if taken:
+                self._holding, self._lost = True, False
                 if self._waiting:
                     log.info("took the %s lease: the process that held it finished or stopped", self.name)
                 self._waiting = False
@@ -131,5 +137,6 @@ class Lease:
         try:
             with self.db.session() as session:
                 queries.release_lease(session, self.name, self.owner, self.clock.now())
+            self._holding = False
         except Exception as exc:  # it runs out by itself within LEASE_TTL
             log.warning("could not give the %s lease back: %s", self.name, type(exc).__name__)
