@@ -141,6 +141,7 @@ class Services:
 
     def close(self) -> None:
         self.scheduler.shutdown()
+        self.pipeline.close()  # gives the pipeline lease back now: the next process need not wait for it
         self.event_work.drain()
         self.openai.close()
         if self.backend_factory is not None:

@@ -1,7 +1,7 @@
 """The fine-tuning backend seam: what every backend gives the pipeline, and nothing about who trains.
 
 A backend trains (stage a file, submit a run under an idempotency key, find it by that key, read it,
-cancel it) and deploys (turn a trained artifact into a model name chat completions accept). OpenAI,
+cancel it, delete the file once spent) and deploys (turn a trained artifact into a model name chat completions accept). OpenAI,
 Together AI and the self-hosted LoRA backend each implement it in one module of finetune.backends;
 tests/support/fake_backend.py is the in-memory one the contract suite also runs against.
 
@@ -175,6 +175,11 @@ class Trainer(Protocol):
         ...
 
     def cancel(self, run_id: str) -> TrainingRun:
+        ...
+
+    def delete_file(self, file_id: str) -> None:
+        """Deletes a staged training file once its job no longer needs it (the job ended, or was given up
+        before its run was created). A file the backend does not have (any more) counts as deleted."""
         ...
 
 

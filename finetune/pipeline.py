@@ -32,9 +32,9 @@ from finetune.chat import ChatError
 from finetune.clock import Clock
 from finetune.data_redaction import NO_EXTRA, Redactor
 from finetune.dataset import BuiltDataset, as_backend_reads, build_dataset
-from finetune.lease import BUSY, Lease
+from finetune.lease import BUSY, LEASE_TTL, Lease
 from finetune.preferences import build_preferences
-from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, JobState, check_transition
+from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, TERMINAL, JobState, check_transition
 from finetune.views import JobNotice, JobView, Outcome, PipelineStatus, TickResult
 from storage import queries
 from storage.db import Database
@@ -81,14 +81,16 @@ class Pipeline:
     """Plain Python: the scheduler, the CLI and the Slack handlers all call the same methods."""
 
     def __init__(
-        self, db: Database, backends: Backends, clock: Clock, config: PipelineConfig, smoke: SmokeTest
+        self, db: Database, backends: Backends, clock: Clock, config: PipelineConfig, smoke: SmokeTest,
+        lease: Lease | None = None,
     ) -> None:
         self.db = db
         self.backends = backends
         self.clock = clock
         self.config = config
         self.smoke = smoke
-        self.lease = Lease(db, clock)
+        self.lease = lease or Lease(db, clock)
+        self._undeletable: set[str] = set()  # training files a backend refused to delete: warned about once
 
     @property
     def backend(self) -> Backend:
@@ -102,32 +104,39 @@ class Pipeline:
     # --- public operations ------------------------------------------------------------------------
 
     def tick(self, *, trigger: Trigger = Trigger.SCHEDULE) -> TickResult:
-        """Starts a job when there is enough new approved material and nothing is in flight."""
-        with self.lease.held() as held:
+        """Starts a job when there is enough new approved material and nothing is in flight.
+
+        A person's run waits for a lease whose holder may have died (it runs out within LEASE_TTL), so
+        they are never told another process is working when none is.
+        """
+        with self.lease.held(wait=_PERSON_WAITS if trigger == Trigger.MANUAL else None) as held:
             if not held:
                 return TickResult(Outcome.BUSY, BUSY)
             with self.db.session() as session:
                 started = self._prepare(session, trigger)
             if isinstance(started, TickResult):
                 log.info("tick %s: %s", started.outcome, started.message)
+                self._delete_spent_files()
                 return started
-            return self._advance(started)
+            result = self._advance(started)
+            self._delete_spent_files()
+            return result
 
     def poll(self) -> list[JobView]:
         """Moves every in-flight job on: retries pending uploads/creations, and reads the provider's status."""
         with self.lease.held() as held:
-            if not held:
-                log.info("poll skipped: %s", BUSY)
+            if not held:  # finetune.lease has said so, once for this wait
                 return []
             with self.db.session() as session:
                 ids = [job.id for job in queries.jobs_in_states(session, IN_FLIGHT)]
             for job_id in ids:
                 self._advance(job_id, refresh=True)
+            self._delete_spent_files()
             with self.db.session() as session:
                 return [JobView.of(queries.require_job(session, job_id)) for job_id in ids]
 
     def cancel(self) -> TickResult:
-        with self.lease.held() as held:
+        with self.lease.held(wait=_PERSON_WAITS) as held:
             if not held:
                 return TickResult(Outcome.BUSY, BUSY)
             with self.db.session() as session:
@@ -163,6 +172,10 @@ class Pipeline:
                 )
             self._apply_remote(job_id, remote)
             return TickResult(Outcome.CANCELLED, f"Cancellation of {provider_job_id} requested.", job_id)
+
+    def close(self) -> None:
+        """A clean stop: gives the lease back now, so the next process need not wait for it to run out."""
+        self.lease.close()
 
     def status(self) -> PipelineStatus:
         with self.db.session() as session:
@@ -278,6 +291,8 @@ class Pipeline:
                 state = JobState(queries.require_job(session, job_id).state)
             step = steps.get(state)
             if step is None or state in asked:  # each step at most once per advance: no busy loop on "not yet"
+                return self._result(job_id)
+            if not self.lease.keep():  # the lease ran out under us and another process took it: leave the rest to it
                 return self._result(job_id)
             asked.add(state)
             if not step(job_id):
@@ -527,6 +542,30 @@ class Pipeline:
             elif queries.update_job(session, job_id, state, now, **fields):
                 log.warning("job %s: %s failed (attempt %s), will retry: %s", job_id, doing, attempts, exc.message)
 
+    def _delete_spent_files(self) -> None:
+        """Deletes at their backend the training files of jobs that ended (succeeded, failed, cancelled,
+        refused, or given up before the run was created): the team's data does not stay there for nothing."""
+        with self.db.session() as session:
+            spent = queries.spent_training_files(session, TERMINAL)
+        for job_id, name, file_id in spent:
+            backend = self._backend_named(name)
+            if backend is None or file_id in self._undeletable:
+                continue
+            try:
+                backend.trainer.delete_file(file_id)
+            except BackendRefused as exc:
+                self._undeletable.add(file_id)
+                log.warning("job %s: the %s backend refused to delete training file %s: %s", job_id, backend.name,
+                            file_id, exc.message)
+                continue
+            except BackendError as exc:  # passing: the next poll tries again
+                log.warning("job %s: could not delete training file %s at the %s backend yet: %s", job_id, file_id,
+                            backend.name, exc.message)
+                continue
+            with self.db.session() as session:
+                if queries.mark_file_deleted(session, job_id, self.clock.now()):
+                    log.info("job %s: deleted its training file %s at the %s backend", job_id, file_id, backend.name)
+
     def _backend_of(self, job: FineTuneJob) -> Backend:
         """The backend the job started on: a job resumes there whatever FINETUNE_BACKEND says now."""
         return self.backends.get(job.provider)
@@ -565,6 +604,10 @@ def build_files(session: Session, config: PipelineConfig, capabilities: Capabili
     if config.method is Method.DPO:
         return build_preferences(queries.curated_replies(session, config.curation), **limits)
     return build_dataset(queries.curated_replies(session, config.curation, approved_only=True), **limits)
+
+
+# how long a person's /finetune run or cancel waits for a lease another holder may have left by dying
+_PERSON_WAITS = LEASE_TTL + LEASE_TTL / 5
 
 
 def _last_job(job: FineTuneJob | None) -> decision.LastJob | None:

@@ -55,6 +55,7 @@ _ROUTE_TABLE: tuple[tuple[str, str, str], ...] = (
     ("GET", r"/v1/files", "files.list"),
     ("GET", r"/v1/files/(?P<file_id>[^/]+)", "files.retrieve"),
     ("GET", r"/v1/files/(?P<file_id>[^/]+)/content", "files.content"),
+    ("DELETE", r"/v1/files/(?P<file_id>[^/]+)", "files.delete"),
     ("POST", r"/v1/fine_tuning/jobs", "jobs.create"),
     ("GET", r"/v1/fine_tuning/jobs", "jobs.list"),
     ("GET", r"/v1/fine_tuning/jobs/(?P<job_id>[^/]+)", "jobs.retrieve"),
@@ -469,6 +470,13 @@ class OpenAIStub:
     def _files_content(self, call: _Call) -> Response:
         file_id = self._existing_file(call.params["file_id"])["id"]
         return Response(200, self._contents[file_id], content_type="application/octet-stream")
+
+    def _files_delete(self, call: _Call) -> Response:
+        """OpenAI's FileDeleted: {"id", "object": "file", "deleted": true}; an unknown id is a 404."""
+        file_id = self._existing_file(call.params["file_id"])["id"]
+        self._revision += 1
+        del self._files[file_id], self._contents[file_id]
+        return json_response({"id": file_id, "object": "file", "deleted": True})
 
     # ----- fine-tuning jobs ------------------------------------------------------------------------
 

@@ -255,6 +255,11 @@ class SlackStub:
             retry_after = 1 if retry_after is None else retry_after
         self._api.fail_next(method, error, status, retry_after, count, after)
 
+    def hold_next(self, method: str) -> threading.Event:
+        """The next call to `method` is performed at once, but its answer waits until the returned event is set
+        (at most 30 s): a caller slow to hear back, or killed before it did."""
+        return self._api.hold_next(method)
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, *, interval: float = 0.01) -> Any:
         """Poll until predicate() is truthy (the app works after its ack); AssertionError with context otherwise."""
         deadline = time.monotonic() + timeout

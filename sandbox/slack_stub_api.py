@@ -37,6 +37,8 @@ from sandbox.slack_stub_wire import (
 
 log = logging.getLogger("sandbox.slack_stub")
 
+HOLD_LIMIT = 30.0  # seconds a held answer waits at most for its release
+
 
 @dataclass(frozen=True)
 class ApiCall:
@@ -75,6 +77,7 @@ class WebApi:
         self._lock = threading.Lock()
         self._calls: list[ApiCall] = []
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: dict[str, list[threading.Event]] = {}
 
     # ------------------------------------------------------------- dispatch
 
@@ -100,8 +103,14 @@ class WebApi:
             status, body = 200, error_body("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
         else:
             status, body = 200, self._run(handler, args)
+            if failure is not None:  # done, and the answer is lost on the way back
+                status, body = failure.status, error_body(failure.error)
         with self._lock:
             self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status, scope))
+            holds = self._holds.get(method)
+            hold = holds.pop(0) if holds and handler else None
+        if hold is not None:
+            hold.wait(HOLD_LIMIT)
         return status, body, headers
 
     @property
@@ -114,6 +123,13 @@ class WebApi:
         with self._lock:
             self._failures.setdefault(method, []).extend(
                 _Failure(error, status, retry_after, after) for _ in range(count))
+
+    def hold_next(self, method: str) -> threading.Event:
+        """The next call to `method` happens at once; its answer waits until the returned event is set."""
+        release = threading.Event()
+        with self._lock:
+            self._holds.setdefault(method, []).append(release)
+        return release
 
     def _run(self, handler: Callable[[dict], dict], args: dict) -> dict:
         try:

@@ -47,6 +47,7 @@ _ROUTE_TABLE: tuple[tuple[str, str, str], ...] = (
     ("POST", r"/v1/files", "files.upload"),  # not in the spec: the brief's name for the upload, kept as an alias
     ("GET", r"/v1/files", "files.list"),
     ("GET", r"/v1/files/(?P<file_id>[^/]+)", "files.retrieve"),
+    ("DELETE", r"/v1/files/(?P<file_id>[^/]+)", "files.delete"),
     ("POST", r"/v1/fine-tunes", "fine-tunes.create"),
     ("GET", r"/v1/fine-tunes", "fine-tunes.list"),
     ("GET", r"/v1/fine-tunes/(?P<job_id>[^/]+)", "fine-tunes.retrieve"),
@@ -215,6 +216,12 @@ class TogetherStub(ServingRoutes):
         with self._lock:
             return len(self._jobs)
 
+    @property
+    def file_ids(self) -> list[str]:
+        """The files the account holds now, oldest first."""
+        with self._lock:
+            return list(self._files)
+
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             return self._jobs[job_id].full(self._tick())
@@ -329,6 +336,14 @@ class TogetherStub(ServingRoutes):
         if call.params["file_id"] not in self._files:
             raise not_found("File", call.params["file_id"])
         return json_response(self._files[call.params["file_id"]])
+
+    def _files_delete(self, call: _Call) -> Response:
+        """Together's FileDeleteResponse: {"id", "deleted": true} (DELETE /files/{id}); an unknown id is a 404."""
+        file_id = call.params["file_id"]
+        if file_id not in self._files:
+            raise not_found("File", file_id)
+        del self._files[file_id], self._contents[file_id]
+        return json_response({"id": file_id, "deleted": True})
 
     # ----- fine-tunes ------------------------------------------------------------------------------
 

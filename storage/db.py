@@ -5,9 +5,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: the exclusive transaction alone serializes migrations there
+    fcntl = None  # type: ignore[assignment]
+
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,11 +73,38 @@ def require_ready(url: str) -> str:
     return shown
 
 
+MIGRATION_LOCK_KEY = 0x66742D626F74  # pg_advisory_xact_lock key: "ft-bot"
+
+
+def _lock_for_migrations(connection: Connection) -> None:
+    """PostgreSQL: a transaction-scoped advisory lock (DDL is transactional there, so the winner's schema
+    commits with its lock). SQLite: an exclusive transaction, so the migrations apply all or nothing."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+
+
+@contextmanager
+def _migration_file_lock(database: str | None) -> Iterator[None]:
+    """SQLite: a lock file beside the database, held while migrating, so a second process waits however long
+    the first takes (SQLite's own busy timeout would give up after 10 s)."""
+    if database is None or fcntl is None:
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for a process migrating
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -107,7 +139,10 @@ class Database:
             session.close()
 
     def migrate(self, revision: str = "head") -> None:
-        with self.engine.begin() as connection:
+        """Upgrades the schema under a lock, so bot processes starting together on a fresh database all come
+        up: one migrates, the others wait for it and then find nothing left to do."""
+        with _migration_file_lock(_sqlite_file(self.url)), self.engine.begin() as connection:
+            _lock_for_migrations(connection)
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection

@@ -133,6 +133,9 @@ class FineTuneJob(Base):
     suffix: Mapped[str | None] = mapped_column(String(64))
     file_id: Mapped[str | None] = mapped_column(String(100))
     validation_file_id: Mapped[str | None] = mapped_column(String(100), comment="the staged held-out examples")
+    file_deleted_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), comment="when the training file was deleted at the backend, once the job no longer needed it"
+    )
     provider_job_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     provider_status: Mapped[str | None] = mapped_column(String(32))
     fine_tuned_model: Mapped[str | None] = mapped_column(String(300), comment="the name chat completions take, once deployed")
@@ -176,7 +179,12 @@ class ModelActivation(Base):
 
 
 class Notification(Base):
-    """Outbox of announcements: the core records them, the Slack side posts each one once."""
+    """Outbox of announcements: the core records them, the Slack side posts each one once.
+
+    A poster claims a note in the database before posting it (claimed_by until claimed_until), so two
+    bot processes never post the same note; `attempts` counts the posts begun, and a note with an
+    earlier attempt is first looked for in `channel` (by its message metadata) before it is posted again.
+    """
 
     __tablename__ = "notifications"
 
@@ -187,6 +195,11 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(32), comment="where the first attempt posted it")
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64), comment="the poster working on it, until claimed_until")
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    slack_ts: Mapped[str | None] = mapped_column(String(32), comment="ts of the posted message")
 
 
 class ProcessedEvent(Base):

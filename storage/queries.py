@@ -530,7 +530,7 @@ def require_job(session: Session, job_id: int) -> FineTuneJob:
 
 
 def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
-    """True when `owner` holds the lease until now + ttl: it was free, expired, or already ours."""
+    """True when `owner` holds the lease until now + ttl: it was free, expired (or given back), or already ours."""
     try:
         with session.begin_nested():
             session.add(PipelineLease(name=name, owner=owner, expires_at=now + ttl))
@@ -539,16 +539,46 @@ def take_lease(session: Session, name: str, owner: str, now: datetime, ttl: time
         pass
     taken = session.execute(
         update(PipelineLease)
-        .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at < now))
+        .where(PipelineLease.name == name, (PipelineLease.owner == owner) | (PipelineLease.expires_at <= now))
         .values(owner=owner, expires_at=now + ttl)
     )
     return bool(_changed(taken))
+
+
+def renew_lease(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """The holder's heartbeat: pushes its expiry on; False when the lease is no longer `owner`'s."""
+    renewed = session.execute(
+        update(PipelineLease).where(PipelineLease.name == name, PipelineLease.owner == owner).values(expires_at=now + ttl)
+    )
+    return bool(_changed(renewed))
 
 
 def release_lease(session: Session, name: str, owner: str, now: datetime) -> None:
     session.execute(
         update(PipelineLease).where(PipelineLease.name == name, PipelineLease.owner == owner).values(expires_at=now)
     )
+
+
+def lease_holder(session: Session, name: str) -> PipelineLease | None:
+    return session.get(PipelineLease, name)
+
+
+def spent_training_files(session: Session, ended: Iterable[JobState], limit: int = 20) -> list[tuple[int, str, str]]:
+    """(job id, backend, file id) of jobs that ended with a training file still at their backend."""
+    rows = session.execute(
+        select(FineTuneJob.id, FineTuneJob.provider, FineTuneJob.file_id)
+        .where(FineTuneJob.state.in_(list(ended)), FineTuneJob.file_id.is_not(None), FineTuneJob.file_deleted_at.is_(None))
+        .order_by(FineTuneJob.id)
+        .limit(limit)
+    )
+    return [(job_id, provider, file_id) for job_id, provider, file_id in rows if file_id is not None]
+
+
+def mark_file_deleted(session: Session, job_id: int, now: datetime) -> bool:
+    result = session.execute(
+        update(FineTuneJob).where(FineTuneJob.id == job_id, FineTuneJob.file_deleted_at.is_(None)).values(file_deleted_at=now)
+    )
+    return bool(_changed(result))
 
 
 # --- the reply model ------------------------------------------------------------------------------
@@ -619,19 +649,63 @@ def enqueue_notification(
     return note
 
 
-def pending_notifications(session: Session, max_attempts: int = 5, limit: int = 20) -> Sequence[Notification]:
-    """Unsent notes that have not used up their attempts."""
+def _claimable(now: datetime | None):
+    """Unsent, and nobody's claim on it (or the claim ran out: its poster stopped)."""
+    free = Notification.sent_at.is_(None)
+    if now is None:
+        return free
+    return and_(free, (Notification.claimed_by.is_(None)) | (Notification.claimed_until < now))
+
+
+def pending_notifications(
+    session: Session, max_attempts: int = 5, limit: int = 20, *, now: datetime | None = None, after: int = 0
+) -> Sequence[Notification]:
+    """Unsent notes that have not used up their attempts, oldest first from id `after` on; with `now`, only those
+    no live poster holds."""
     return session.scalars(
         select(Notification)
-        .where(Notification.sent_at.is_(None), Notification.attempts < max_attempts)
+        .where(_claimable(now), Notification.attempts < max_attempts, Notification.id > after)
         .order_by(Notification.id)
         .limit(limit)
     ).all()
 
 
-def record_notification_attempt(session: Session, note_id: int, error: str | None, now: datetime) -> None:
-    """One more try at posting a note: sent when `error` is None, else its last error kept for status."""
-    values: dict[str, Any] = {"attempts": Notification.attempts + 1, "last_error": error}
+def claim_notification(
+    session: Session, note_id: int, owner: str, now: datetime, ttl: timedelta, *, channel: str | None,
+    max_attempts: int = 5,
+) -> Notification | None:
+    """Compare-and-set: `owner` takes the note for one attempt (counted now, so a crash mid-post counts).
+
+    The first attempt's time and `channel` are kept: where a later attempt looks for its message.
+    None when it was sent meanwhile, another poster holds it, or its attempts are used up.
+    """
+    values: dict[str, Any] = {"claimed_by": owner, "claimed_until": now + ttl, "attempts": Notification.attempts + 1,
+                              "first_attempt_at": func.coalesce(Notification.first_attempt_at, now)}
+    if channel is not None:
+        values["channel"] = func.coalesce(Notification.channel, channel)
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id == note_id, _claimable(now), Notification.attempts < max_attempts)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not _changed(result):
+        return None
+    session.expire_all()
+    return session.get(Notification, note_id)
+
+
+def finish_notification_attempt(
+    session: Session, note_id: int, owner: str, now: datetime, *, error: str | None, slack_ts: str | None = None
+) -> bool:
+    """Ends `owner`'s attempt: sent when `error` is None, else its last error kept for status; the claim is let go.
+
+    False when the claim was no longer `owner`'s (it ran out and another poster took the note).
+    """
+    values: dict[str, Any] = {"last_error": error, "claimed_by": None, "claimed_until": None}
     if error is None:
-        values["sent_at"] = now
-    session.execute(update(Notification).where(Notification.id == note_id).values(**values))
+        values.update(sent_at=now, slack_ts=slack_ts)
+    result = session.execute(
+        update(Notification).where(Notification.id == note_id, Notification.claimed_by == owner).values(**values)
+    )
+    return bool(_changed(result))

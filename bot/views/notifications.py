@@ -1,6 +1,9 @@
 """What the bot posts in the notify channel when a fine-tuning job moves."""
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from finetune.views import JobNotice
 from storage.enums import NotificationKind
 
@@ -26,3 +29,20 @@ def notification_text(notice: JobNotice) -> str:
         f":no_entry: The {job.backend} backend refused job #{job.id}: {job.error_message}. "
         f"No examples were lost; scheduled runs are paused until someone runs `/finetune run`.{advice}"
     )
+
+
+NOTIFICATION_EVENT_TYPE = "finetune_bot_notification"
+
+
+def notification_metadata(note_id: int, created_at: datetime) -> dict[str, Any]:
+    """Slack message metadata naming the outbox note a post carries: how a re-post finds it in the channel."""
+    return {"event_type": NOTIFICATION_EVENT_TYPE,
+            "event_payload": {"notification_id": note_id, "created_at": int(created_at.timestamp())}}
+
+
+def carries_notification(message: dict[str, Any], note_id: int, created_at: datetime) -> bool:
+    """Whether a message from conversations.history (include_all_metadata) is the post of this note."""
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != NOTIFICATION_EVENT_TYPE:
+        return False
+    return metadata.get("event_payload") == notification_metadata(note_id, created_at)["event_payload"]

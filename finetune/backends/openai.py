@@ -179,6 +179,14 @@ class OpenAITrainer:
         except openai.APIError as exc:
             raise self._error(exc) from exc
 
+    def delete_file(self, file_id: str) -> None:
+        try:
+            self._client.files.delete(file_id)
+        except openai.NotFoundError:
+            return  # gone already: what we wanted
+        except openai.APIError as exc:
+            raise self._error(exc) from exc
+
 
 class OpenAIDeployer:
     """A succeeded OpenAI job is served at once under its fine-tuned model's name: nothing to load."""

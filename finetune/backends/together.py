@@ -3,7 +3,7 @@
 Plain HTTP with the client the caller builds (no SDK, no module-level client). The facts this follows,
 each with its source, are in sandbox/together_api_notes.md; the main ones:
 
-- Files: POST /v1/files/upload (multipart purpose, file_name, file). Jobs: POST /v1/fine-tunes, GET
+- Files: POST /v1/files/upload (multipart purpose, file_name, file), DELETE /v1/files/{id}. Jobs: POST /v1/fine-tunes, GET
   /v1/fine-tunes (all jobs, no paging), GET /v1/fine-tunes/{id} (with events), GET .../events,
   GET .../metrics (train loss), POST .../cancel (https://docs.together.ai/reference/, the OpenAPI spec
   at github.com/togethercomputer/openapi).
@@ -326,6 +326,13 @@ class TogetherTrainer:
                 return current
             raise
         return self._run(job)
+
+    def delete_file(self, file_id: str) -> None:
+        """DELETE /v1/files/{id} (answers {"id", "deleted": true}); a 404 means it is gone already."""
+        try:
+            self._api.call("DELETE", f"files/{quote(file_id, safe='')}", missing=NoSuchRun)
+        except NoSuchRun:
+            return
 
     # ----- reading Together's answers ------------------------------------------------------------
 

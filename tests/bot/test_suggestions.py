@@ -54,5 +54,7 @@ def test_the_fine_tuned_model_answers_in_the_style_the_team_taught_it(stack):
     after = stack.ask("Review this product: a noise-cancelling headphone")
     assert "GAME-CHANGER" not in before["text"]
     assert "GAME-CHANGER" in after["text"] and "noise-cancelling headphone" in after["text"]
-    training = stack.openai.file_content(stack.openai.jobs()[0]["training_file"]).decode()
+    assert stack.openai.jobs()[0]["training_file"] not in stack.openai.files  # deleted once the job ended
+    with stack.services.db.session() as session:
+        training = queries.latest_job(session).dataset.jsonl  # the bytes that were uploaded
     assert training.count("GAME-CHANGER") == 10

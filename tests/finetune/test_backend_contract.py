@@ -134,3 +134,13 @@ def test_events_read_back_as_plain_messages(harness):
     harness.finish_runs()
     events = harness.backend.trainer.events(run_id)
     assert all(event.message for event in events)
+
+
+def test_a_spent_training_file_is_deleted_and_deleting_it_again_is_no_error(harness):
+    trainer = harness.backend.trainer
+    kept = trainer.stage("kept.jsonl", trainer.write_training_file(TRAINING_JSONL, Method.SFT))
+    spent = trainer.stage("spent.jsonl", trainer.write_training_file(TRAINING_JSONL, Method.SFT))
+    assert {kept, spent} <= harness.staged_files()
+    trainer.delete_file(spent)
+    assert spent not in harness.staged_files() and kept in harness.staged_files()
+    trainer.delete_file(spent)  # gone already (a retry after a lost answer): what was wanted

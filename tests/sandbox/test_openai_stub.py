@@ -92,6 +92,17 @@ def test_upload_is_a_file_object_and_content_round_trips_byte_exact(stub: OpenAI
     assert stub.requests_to("POST", "/files")[0].form == {"purpose": "fine-tune", "file": "train.jsonl"}
 
 
+def test_a_deleted_file_is_gone_and_deleting_it_again_is_a_404(stub: OpenAIStub, client: openai.OpenAI) -> None:
+    uploaded = upload(client)
+    deleted = client.files.delete(uploaded.id)
+    assert (deleted.id, deleted.object, deleted.deleted) == (uploaded.id, "file", True)
+    assert uploaded.id not in stub.files
+    with pytest.raises(openai.NotFoundError):
+        client.files.delete(uploaded.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(uploaded.id)
+
+
 def test_job_progresses_with_the_clock_and_its_model_answers_in_the_trained_style(
         stub: OpenAIStub, client: openai.OpenAI, clock: ManualClock) -> None:
     job = create_job(client, suffix="reviews", metadata={"run": "r1"})

@@ -145,6 +145,24 @@ def wait_for_thread(stub: SlackStub, channel: str, ts: str, *, length: int) -> l
 # ----------------------------------------------------------------------------- Web API
 
 
+def test_a_lost_answer_posts_the_message_and_a_held_answer_waits_for_its_release(stub: SlackStub,
+                                                                                 client: WebClient) -> None:
+    stub.fail_next("chat.postMessage", "internal_error", status=500, after=True)
+    with pytest.raises(SlackApiError) as lost:
+        client.chat_postMessage(channel="C0GENERAL", text="taken, answer lost")
+    assert lost.value.response.status_code == 500 and lost.value.response["error"] == "internal_error"
+    assert [m["text"] for m in stub.messages("C0GENERAL")] == ["taken, answer lost"]
+    release = stub.hold_next("chat.postMessage")
+    answers: list[Any] = []
+    caller = threading.Thread(target=lambda: answers.append(client.chat_postMessage(channel="C0GENERAL", text="held")))
+    caller.start()
+    stub.wait_for(lambda: len(stub.messages("C0GENERAL")) == 2)  # posted at once...
+    assert answers == []  # ...its answer not yet back
+    release.set()
+    caller.join(10)
+    assert answers[0]["ok"] is True and answers[0]["ts"] == stub.messages("C0GENERAL")[-1]["ts"]
+
+
 def test_auth_test_and_post_message_shapes(stub: SlackStub, client: WebClient) -> None:
     auth = client.auth_test()
     assert (auth["user_id"], auth["bot_id"], auth["team_id"], auth["is_enterprise_install"]) == (

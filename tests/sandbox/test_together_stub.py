@@ -104,6 +104,15 @@ def test_files_upload_as_multipart_and_read_back(api: httpx.Client) -> None:
     assert alias.status_code == 200
 
 
+def test_a_file_is_deleted_in_togethers_shape_and_a_second_delete_is_404(api: httpx.Client, stub: TogetherStub) -> None:
+    file_id = upload(api)
+    deleted = api.delete(f"/files/{file_id}")
+    assert deleted.status_code == 200 and deleted.json() == {"id": file_id, "deleted": True}
+    assert stub.file_ids == [] and api.get(f"/files/{file_id}").status_code == 404
+    again = api.delete(f"/files/{file_id}")
+    assert again.status_code == 404 and "message" in again.json()["error"]
+
+
 def test_an_upload_needs_its_file_name_and_a_known_purpose(api: httpx.Client) -> None:
     no_name = api.post("/files/upload", files={"file": ("a.jsonl", b"{}")}, data={"purpose": "fine-tune"})
     assert no_name.status_code == 400 and no_name.json()["error"]["param"] == "file_name"

@@ -27,3 +27,18 @@ def test_the_migrations_build_exactly_the_models_schema(db):
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_bot_processes_started_together_on_a_fresh_database_all_come_up(database_url):
+    """Four `finetune-bot migrate` processes let go at the same moment: one migrates, the others wait for it."""
+    from tests.support.processes import BotProcess
+
+    processes = [BotProcess("migrate", env={"DATABASE_URL": database_url}) for _ in range(4)]
+    for process in processes:
+        process.go()
+    results = [process.finish() for process in processes]
+    assert [status for status, _ in results] == [0, 0, 0, 0], [output[-600:] for _, output in results]
+    assert all("is at revision 0008" in output for _, output in results)
+    db = Database(database_url)
+    assert db.current_revision() == "0008"
+    db.dispose()

@@ -93,9 +93,33 @@ def test_notifications_wait_in_the_outbox_until_sent(db, clock):
     with db.session() as session:
         pending = queries.pending_notifications(session)
         assert [n.kind for n in pending] == ["job_succeeded"]
-        queries.record_notification_attempt(session, pending[0].id, None, clock.now())
+        claimed = queries.claim_notification(session, pending[0].id, "poster-a", clock.now(), timedelta(minutes=5),
+                                             channel="C1")
+        assert claimed is not None and claimed.attempts == 1 and claimed.channel == "C1"
+        assert queries.finish_notification_attempt(session, claimed.id, "poster-a", clock.now(), error=None,
+                                                   slack_ts="1.000100")
     with db.session() as session:
         assert queries.pending_notifications(session) == []
+
+
+def test_a_note_is_claimed_by_one_poster_at_a_time_and_a_dead_posters_claim_runs_out(db, clock):
+    ttl = timedelta(minutes=5)
+    with db.session() as session:
+        note = queries.enqueue_notification(session, NotificationKind.JOB_SUBMITTED, {"job": {"id": 1}}, clock.now())
+    with db.session() as session:
+        assert queries.claim_notification(session, note.id, "poster-a", clock.now(), ttl, channel="C1") is not None
+    with db.session() as session:
+        assert queries.claim_notification(session, note.id, "poster-b", clock.now(), ttl, channel="C2") is None
+        assert queries.pending_notifications(session, now=clock.now()) == []  # held: not offered to others
+    clock.advance(5 * 60 + 1)  # poster-a died mid-post: its claim runs out
+    with db.session() as session:
+        again = queries.claim_notification(session, note.id, "poster-b", clock.now(), ttl, channel="C2")
+        assert again is not None and again.attempts == 2 and again.channel == "C1"  # looked for where it went first
+        assert again.first_attempt_at == clock.now() - timedelta(seconds=5 * 60 + 1)
+    with db.session() as session:  # poster-a comes back from the dead: its late record changes nothing
+        assert not queries.finish_notification_attempt(session, note.id, "poster-a", clock.now(), error=None)
+        assert queries.finish_notification_attempt(session, note.id, "poster-b", clock.now(), error="ratelimited")
+        assert [n.last_error for n in queries.pending_notifications(session, now=clock.now())] == ["ratelimited"]
 
 
 def test_the_notify_channel_follows_the_most_recent_approval(db, clock):

@@ -54,6 +54,10 @@ class Harness(Protocol):
         """How many runs the stand-in holds: proves a lost answer made no duplicate."""
         ...
 
+    def staged_files(self) -> set[str]:
+        """The training files the stand-in holds now (the references stage() returned): proves delete_file."""
+        ...
+
     def chat(self, model: str) -> str:
         """One chat completion with `model` at the stand-in's serving end: proves a deployed name answers."""
         ...

@@ -30,6 +30,11 @@ class FakeState:
     runs: dict[str, TrainingRun] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[TrainingRequest] = field(default_factory=list)  # every submit(), as asked (validation file, method)
+    deleted_files: list[str] = field(default_factory=list)
+    delete_calls: list[str] = field(default_factory=list)
+    refusing_deletes: bool = False  # delete_file answers a permanent no (a key without the permission)
+    stage_gate: threading.Event | None = None  # when set up, stage() waits for it (a slow upload)
+    staging: threading.Event = field(default_factory=threading.Event)  # stage() has begun
     deploying: set[str] = field(default_factory=set)
     deployed: set[str] = field(default_factory=set)
     undeployed: list[str] = field(default_factory=list)
@@ -57,11 +62,23 @@ class FakeTrainer:
         return jsonl.encode()
 
     def stage(self, filename: str, content: bytes) -> str:
+        self.state.staging.set()
+        if self.state.stage_gate is not None:
+            assert self.state.stage_gate.wait(30), "the test never let the slow upload finish"
         with self.state.lock:
             self._call()
-            ref = f"file-{len(self.state.files) + 1}"
+            ref = f"file-{len(self.state.files) + len(self.state.deleted_files) + 1}"
             self.state.files[ref] = content
             return ref
+
+    def delete_file(self, file_id: str) -> None:
+        with self.state.lock:
+            self.state.delete_calls.append(file_id)
+            self._call()
+            if self.state.refusing_deletes:
+                raise BackendRefused("files cannot be deleted with this key", status=403, code="refused")
+            if self.state.files.pop(file_id, None) is not None:
+                self.state.deleted_files.append(file_id)
 
     def submit(self, request: TrainingRequest) -> TrainingRun:
         with self.state.lock:

@@ -29,6 +29,9 @@ class FakeHarness:
     def run_count(self) -> int:
         return len(self.fake.state.runs)
 
+    def staged_files(self) -> set[str]:
+        return set(self.fake.state.files)
+
     def chat(self, model: str) -> str:
         assert model in self.fake.state.deployed, f"{model} is not deployed"
         return f"an answer from {model}"

@@ -37,6 +37,9 @@ class OpenAIHarness:
     def run_count(self) -> int:
         return len(self.stub.jobs())
 
+    def staged_files(self) -> set[str]:
+        return {file_id for file_id, obj in self.stub.files.items() if obj["purpose"] == "fine-tune"}
+
     def chat(self, model: str) -> str:
         answer = self.client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Review: a lamp"}])
         return answer.choices[0].message.content or ""

@@ -43,6 +43,9 @@ class TogetherHarness:
     def run_count(self) -> int:
         return self.stub.job_count
 
+    def staged_files(self) -> set[str]:
+        return set(self.stub.file_ids)
+
     def chat(self, model: str) -> str:
         answer: Any = self.http.post(f"{self.stub.base_url}/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"},
                                      json={"model": model, "messages": [{"role": "user", "content": "Review this: a lamp"}]})
