@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx2 as httpx  # the HTTP client the openai SDK itself is built on: no extra dependency
 from openai import OpenAI
-from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.answering import Answering, Persona
 from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
+from bot.outbound import SafeWebClient
 from bot.suggestions import Suggestions
 from finetune.backend import Backend
 from finetune.backends.openai import build_openai_backend
@@ -24,6 +24,7 @@ from finetune.backends.registry import BackendNotConfigured, Backends
 from finetune.chat import ChatModel, ChatSmokeTest
 from finetune.clock import Clock, SystemClock
 from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.redaction import Redactor
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
 from storage.db import Database
@@ -97,7 +98,7 @@ class Services:
     db: Database
     openai: OpenAI  # the chat endpoint's client (CHAT_BASE_URL, else the backend's serving end)
     backends: Backends
-    slack: WebClient
+    slack: SafeWebClient
     pipeline: Pipeline
     reply_model: ReplyModel
     notifier: Notifier
@@ -120,6 +121,7 @@ class Services:
             "suggestions": self.suggestions,
             "event_work": self.event_work,
             "curation": self.pipeline.config.curation,
+            "slack": self.slack,  # the safe client (bot.outbound), which replaces Bolt's per-request one
         }
 
     def close(self) -> None:
@@ -133,7 +135,7 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock | None = None, backends: Backends | None = None) -> Services:
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, mask=Redactor(tuple(settings.secrets())))
     chat_url, chat_key = settings.chat_endpoint
     # `status` runs without credentials and never calls the model; the SDK insists on some key.
     openai_client = OpenAI(api_key=chat_key or "CHAT_API_KEY-not-set", base_url=chat_url, max_retries=OPENAI_RETRIES)
@@ -142,7 +144,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         factory = BackendFactory(settings, db, clock)
         backends = Backends(settings.backend, factory)
     chat = ChatModel(openai_client)
-    slack = WebClient(
+    slack = SafeWebClient(
+        secrets=settings.secrets(),
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)],

@@ -1,0 +1,134 @@
+"""What gets in: forged, malformed, oversized and odd requests are refused with one log line and change nothing."""
+from __future__ import annotations
+
+import json
+import select
+import time
+
+from slack_bolt.request import BoltRequest
+
+from bot.app import create_app
+from bot.inbound import MAX_BODY_BYTES, MAX_DEPTH
+from sandbox.slack_driver import EventsDriver
+from storage.models import ProcessedEvent, Reply
+from tests.support.wire import RawRequest, bot_log, lines_with
+
+SECRET_WORDS = "the launch code is PURPLE-OTTER-42"
+
+
+def _driver(stack) -> EventsDriver:
+    return EventsDriver(stack.server.url, stack.slack.signing_secret)
+
+
+def _mention(stack, text: str = SECRET_WORDS, ts: str = "1712345678.000100", event_id: str = "EvIn1", **extra) -> dict:
+    event = {"type": "app_mention", "user": "U0ALICE", "text": f"<@{stack.slack.bot_user_id}> {text}", "ts": ts,
+             "channel": "C0GENERAL", "event_ts": ts, **extra}
+    return stack.slack.event_body(event, event_id=event_id)
+
+
+def _nothing_written(stack) -> None:
+    assert stack.slack.calls_to("chat.postMessage") == []
+    with stack.services.db.session() as session:
+        assert session.query(ProcessedEvent).count() == 0
+        assert session.query(Reply).count() == 0
+
+
+def test_a_forged_request_is_one_log_line_with_path_length_and_reason_never_its_body(stack):
+    body = _mention(stack)
+    raw_length = len(json.dumps(body).encode())
+    with bot_log(stack.settings.secrets()) as log:
+        status, _ = _driver(stack).post_event(body, signature="v0=" + "0" * 64)
+        stale, _ = _driver(stack).post_event(body, timestamp=int(time.time()) - 600)
+    assert status == 401 and stale == 401
+    text = log.getvalue()
+    assert "PURPLE-OTTER" not in text and "v0=000" not in text
+    refused = lines_with(log, "refused POST /slack/events")
+    assert refused == [line for line in text.splitlines() if line.strip()], "nothing else is logged"
+    assert f"({raw_length} bytes): invalid signature" in refused[0]
+    assert "stale timestamp" in refused[1]
+    _nothing_written(stack)
+
+
+def test_bolts_own_signature_check_logs_one_line_without_the_request(stack):
+    """Behind the gate Bolt checks again; its own log of a failure (with the whole body) is cut to one line."""
+    app = create_app(stack.services)
+    raw = json.dumps(_mention(stack))
+    with bot_log(stack.settings.secrets()) as log:
+        response = app.dispatch(BoltRequest(body=raw, headers={
+            "content-type": "application/json", "x-slack-request-timestamp": str(int(time.time())),
+            "x-slack-signature": "v0=" + "1" * 64}))
+    assert response.status == 401
+    assert "PURPLE-OTTER" not in log.getvalue() and "v0=111" not in log.getvalue()
+    assert len(lines_with(log, "refused a request: invalid signature (Bolt's check)")) == 1
+
+
+def test_a_timestamp_that_is_not_a_number_is_401_and_one_line_not_a_crash(stack):
+    driver = _driver(stack)
+    raw = json.dumps(_mention(stack)).encode()
+    with bot_log(stack.settings.secrets()) as log:
+        signed_oddly = driver.post_raw(raw, "application/json", timestamp="12e3", signature=driver.sign(raw, "12e3"))
+        words = driver.post_raw(raw, "application/json", timestamp="yesterday")  # type: ignore[arg-type]
+    assert signed_oddly[0] == 401 and words[0] == 401
+    assert len(lines_with(log, "X-Slack-Request-Timestamp is missing or not a number")) == 2
+    assert "Traceback" not in log.getvalue() and "ERROR" not in log.getvalue()
+    _nothing_written(stack)
+
+
+def test_a_signed_body_that_is_not_json_or_a_form_is_400_and_unsigned_is_401(stack):
+    driver = _driver(stack)
+    cases = [
+        (b'{"type": "event_callback", "event": ', "application/json", "not valid JSON or form data"),
+        (b'["a", "list"]', "application/json", "not valid JSON or form data"),
+        (b"\xff\xfe{}", "application/json", "not UTF-8"),
+        (b"payload=%7Bnot-json", "application/x-www-form-urlencoded", "not valid JSON or form data"),
+        (b"command=/finetune&text", "application/x-www-form-urlencoded", "not valid JSON or form data"),
+    ]
+    with bot_log(stack.settings.secrets()) as log:
+        signed = [driver.post_raw(raw, kind)[0] for raw, kind, _ in cases]
+        unsigned = [driver.post_raw(raw, kind, signature="v0=" + "0" * 64)[0] for raw, kind, _ in cases]
+    assert signed == [400] * len(cases) and unsigned == [401] * len(cases)
+    for _, _, reason in cases:
+        assert lines_with(log, reason)
+    assert len(lines_with(log, "refused POST /slack/events")) == 2 * len(cases)
+    assert "Traceback" not in log.getvalue() and "ERROR" not in log.getvalue()
+    _nothing_written(stack)
+
+
+def test_a_body_over_the_cap_is_refused_413_before_it_is_read(stack):
+    announced = 52 * 1024 * 1024
+    with bot_log(stack.settings.secrets()) as log:
+        big = RawRequest(stack.server.url, {"Content-Type": "application/json", "Content-Length": str(announced)})
+        big.send(b"{" + b" " * 65_535)
+        assert big.status() == 413  # answered with only 64 KB of the 52 MB sent
+        big.close()
+
+        chunked = RawRequest(stack.server.url, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        while chunked.sent < announced and not select.select([chunked.sock], [], [], 0)[0]:
+            if not chunked.chunk(b" " * 65_536):
+                break
+        assert chunked.status() == 413
+        assert chunked.sent < 8 * MAX_BODY_BYTES, f"the server stopped reading near the cap, not at {chunked.sent}"
+        chunked.close()
+    assert lines_with(log, f"refused POST /slack/events ({announced} bytes announced): RequestEntityTooLarge")
+    assert lines_with(log, "refused POST /slack/events (chunked bytes announced): RequestEntityTooLarge")
+    _nothing_written(stack)
+
+
+def test_blocks_nested_thousands_of_levels_deep_are_refused_cheaply_and_a_normal_message_still_answered(stack):
+    def with_blocks_nested(levels: int, event_id: str) -> bytes:
+        """Written out by hand: Python's own JSON encoder cannot nest this deep either."""
+        body = json.dumps(_mention(stack, blocks="BLOCKS", event_id=event_id))
+        blocks = '{"type": "rich_text_list", "elements": [' * levels + '{"type": "rich_text"}' + "]}" * levels
+        return body.replace('"BLOCKS"', "[" + blocks + "]").encode()
+
+    driver = _driver(stack)
+    with bot_log(stack.settings.secrets()) as log:
+        deep = driver.post_raw(with_blocks_nested(5_000, "EvDeep"), "application/json")
+        just_past = driver.post_raw(with_blocks_nested(MAX_DEPTH, "EvPast"), "application/json")
+    assert deep[0] == 400 and just_past[0] == 400
+    assert len(lines_with(log, "refused POST /slack/events")) == 2
+    assert "Traceback" not in log.getvalue() and "RecursionError" not in log.getvalue()
+    _nothing_written(stack)
+
+    reply = stack.ask("Review this product: a paper lamp")  # real rich_text blocks are a few levels deep
+    assert "paper lamp" in reply["text"]
