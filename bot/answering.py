@@ -76,12 +76,16 @@ class Answering:
             queries.reply_posted(session, reply_id, ts)
         try:
             answer, model = self._ask(model, messages, self._streamer(client, question.channel, ts))
-        except ChatError as exc:
-            log.warning("reply %s in %s failed: %s", reply_id, question.channel, exc.reason)
+        except Exception as exc:
+            # The apology says what happened in plain words (a ChatError's reason is written for people); any
+            # other error's own text (a codec message, a bug) goes to the log and the reply's record only.
+            reason = exc.reason if isinstance(exc, ChatError) else view.UNEXPECTED
+            detail = exc.reason if isinstance(exc, ChatError) else crash_reason(exc)
+            log.warning("reply %s in %s failed: %s", reply_id, question.channel, detail)
             try:
-                client.chat_update(channel=question.channel, ts=ts, text=view.apology(exc.reason))
+                client.chat_update(channel=question.channel, ts=ts, text=view.apology(reason))
             finally:
-                self._failed(reply_id, exc.reason)  # after the apology is visible, so readers never see it half-done
+                self._failed(reply_id, detail)  # after the apology is visible, so readers never see it half-done
             return
         client.chat_update(
             channel=question.channel,

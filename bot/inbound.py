@@ -37,6 +37,18 @@ def is_slack_ts(value: object) -> bool:
     return isinstance(value, str) and SLACK_TS.fullmatch(value) is not None
 
 
+def shown(value: object) -> str:
+    """A value from a request, fit for a log line: short, one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def bad_timestamps(**values: object) -> str | None:
+    """None when every value given is a Slack timestamp or absent (None); else which is not, for the log line."""
+    bad = [f"{name}={shown(value)}" for name, value in values.items() if value is not None and not is_slack_ts(value)]
+    return ", ".join(bad) or None
+
+
 def clean_text(text: str) -> str:
     """Drops NUL bytes and replaces lone surrogates with U+FFFD: what can be stored, sent and trained on."""
     if "\x00" in text:

@@ -61,7 +61,11 @@ def reply_metadata(reply_id: int, model: str, author: str) -> dict[str, Any]:
     return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"reply_id": reply_id, "model": model, "author": author}}
 
 
+UNEXPECTED = "something went wrong on my side"
+
+
 def apology(reason: str) -> str:
+    """reason: plain words (a ChatError's reason, or UNEXPECTED), never an exception's own text."""
     return f":sweat: Sorry, I couldn't answer that just now ({reason}). Please try again in a moment."
 
 

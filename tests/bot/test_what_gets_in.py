@@ -9,8 +9,11 @@ from slack_bolt.request import BoltRequest
 
 from bot.app import create_app
 from bot.inbound import MAX_BODY_BYTES, MAX_DEPTH
+from bot.views import reply as view
 from sandbox.slack_driver import EventsDriver
-from storage.models import ProcessedEvent, Reply
+from storage.models import Approval, FineTuneJob, ProcessedEvent, Reply
+from tests.support.products import PRODUCTS
+from tests.support.slack import command, wait_for_approved
 from tests.support.wire import RawRequest, bot_log, lines_with
 
 SECRET_WORDS = "the launch code is PURPLE-OTTER-42"
@@ -132,3 +135,100 @@ def test_blocks_nested_thousands_of_levels_deep_are_refused_cheaply_and_a_normal
 
     reply = stack.ask("Review this product: a paper lamp")  # real rich_text blocks are a few levels deep
     assert "paper lamp" in reply["text"]
+
+
+def _reaction(stack, item_ts: str, event_ts: str, event_id: str, kind: str = "reaction_added") -> dict:
+    return stack.slack.event_body({
+        "type": kind, "user": "U0BOB", "reaction": "+1", "item_user": stack.slack.bot_user_id,
+        "item": {"type": "message", "channel": "C0GENERAL", "ts": item_ts}, "event_ts": event_ts,
+    }, event_id=event_id)
+
+
+def test_a_reaction_whose_timestamps_are_not_slacks_is_refused_on_the_way_in(stack):
+    reply = stack.ask("Review this product: a kettle")
+    driver = _driver(stack)
+    with bot_log(stack.settings.secrets()) as log:
+        for index, (item_ts, event_ts) in enumerate([(reply["ts"], "not-a-ts"), (reply["ts"], "1e9"),
+                                                     (reply["ts"] + "0", "1712345678.000200")]):
+            assert driver.post_event(_reaction(stack, item_ts, event_ts, f"EvOdd{index}"))[0] == 200
+        stack.slack.wait_for(lambda: len(lines_with(log, "not a Slack timestamp")) == 3)
+    with stack.services.db.session() as session:
+        assert session.query(Approval).count() == 0
+    # the reply's later, ordinary events work as before
+    stack.approve(reply)
+    wait_for_approved(stack, 1)
+    stack.slack.remove_reaction("U0BOB", "C0GENERAL", reply["ts"], "+1")
+    wait_for_approved(stack, 0)
+
+
+def _replay_last_command(stack) -> tuple[int, str]:
+    """The same form, signed again within the 5 minutes: what someone who captured the request can send.
+    Returns the status and the ack's text."""
+    form = [d for d in stack.slack.deliveries if d.kind == "slash_commands"][-1].body
+    status, ack = _driver(stack).post_command(form)
+    return status, ack["text"] if isinstance(ack, dict) else ack
+
+
+def _calls(stack, route: str) -> int:
+    return len([r for r in stack.openai.requests if r.route == route])
+
+
+def _responses(stack) -> list[str]:
+    return [e["text"] for e in stack.slack.ephemerals if e.get("source") == "response_url"]
+
+
+def test_a_replayed_finetune_run_and_cancel_act_once_per_trigger_id(stack):
+    stack.openai.refuse_fine_tuning("This organization is not allowed to create fine-tuning jobs.")
+    for product in PRODUCTS:
+        stack.approve(stack.ask(f"Review this product: {product}"))
+    wait_for_approved(stack, 10)
+
+    command(stack, "run")
+    stack.slack.wait_for(lambda: len(_responses(stack)) == 1)
+    assert _calls(stack, "jobs.create") == 1
+    status, ack = _replay_last_command(stack)
+    assert status == 200 and "already handled" in ack
+
+    stack.openai.allow_fine_tuning()
+    command(stack, "run")  # a new request (a new trigger_id) does act
+    stack.slack.wait_for(lambda: len(_responses(stack)) == 2)
+    command(stack, "cancel")
+    stack.slack.wait_for(lambda: len(_responses(stack)) == 3)
+    assert _replay_last_command(stack)[1] == ack
+    stack.run_schedule(60)
+    assert _calls(stack, "jobs.create") == 2, "the replayed run submitted nothing"
+    assert _calls(stack, "jobs.cancel") == 1
+    assert len(_responses(stack)) == 3, "the replays answered nothing through the response_url"
+    with stack.services.db.session() as session:
+        assert [job.state for job in session.query(FineTuneJob).order_by(FineTuneJob.id)] == ["refused", "cancelled"]
+
+
+def test_nul_bytes_are_stripped_before_anything_is_stored_and_never_reach_a_training_file(stack):
+    reply = stack.ask("Review this product: a tea\x00pot")
+    assert "teapot" in reply["text"]
+    stack.approve(reply)
+    stack.openai.answer_next("A fine\x00 mug: sturdy.")
+    second = stack.ask("Review this product: a mug")
+    suggestion_question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", "better: a sturdy\x00 mug", thread_ts=second["ts"])
+    suggestion = stack.reply_to("C0GENERAL", suggestion_question["ts"])
+    stack.approve(suggestion)
+    wait_for_approved(stack, 2)
+    with stack.services.db.session() as session:
+        stored = [(r.reply_text, r.messages, r.status) for r in session.query(Reply).order_by(Reply.id)]
+    assert [status for *_, status in stored] == ["answered", "answered", "answered"]
+    assert "\x00" not in json.dumps(stored, ensure_ascii=False) and "\\u0000" not in json.dumps(stored)
+    training = stack.services.pipeline.training_file()
+    assert training.examples == 2
+    content = training.content.decode()
+    assert "\x00" not in content and "\\u0000" not in content and "sturdy mug" in content
+
+
+def test_an_answer_that_cannot_be_read_gets_a_plain_apology_and_the_detail_goes_to_the_log(stack):
+    stack.openai.garble_next_stream()  # streams are not retried once they have begun
+    with bot_log(stack.settings.secrets()) as log:
+        sorry = stack.ask("Review this product: a radio")
+    assert sorry["text"] == view.apology("the model's answer could not be read")
+    assert "codec" not in sorry["text"] and "0xff" not in sorry["text"]
+    assert lines_with(log, "UnicodeDecodeError: 'utf-8' codec can't decode")
+    assert "Traceback" not in log.getvalue()
+    assert "radio" in stack.ask("Review this product: a radio")["text"]
