@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from finetune.validation import example_problems
+from storage.db import storable
 
 
 class ReplyLike(Protocol):
@@ -17,9 +18,14 @@ class ReplyLike(Protocol):
 
 
 def to_example(messages: list[dict[str, Any]], reply_text: str) -> dict[str, Any]:
-    """The conversation exactly as the model saw it, with the approved answer as the last turn."""
-    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
-    return {"messages": [*turns, {"role": "assistant", "content": reply_text}]}
+    """The conversation exactly as the model saw it, with the approved answer as the last turn; a NUL byte or
+    lone surrogate stored before the store refused them is dropped here, so none reaches a training file."""
+    turns = [{"role": m["role"], "content": _clean(m["content"])} for m in messages]
+    return {"messages": [*turns, {"role": "assistant", "content": _clean(reply_text)}]}
+
+
+def _clean(content: Any) -> Any:
+    return storable(content) if isinstance(content, str) else content
 
 
 @dataclass
