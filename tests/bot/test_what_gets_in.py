@@ -11,6 +11,7 @@ from bot.app import create_app
 from bot.inbound import MAX_BODY_BYTES, MAX_DEPTH
 from bot.views import reply as view
 from sandbox.slack_driver import EventsDriver
+from sandbox.stack import LocalStack
 from storage.models import Approval, FineTuneJob, ProcessedEvent, Reply
 from tests.support.products import PRODUCTS
 from tests.support.slack import command, wait_for_approved
@@ -232,3 +233,31 @@ def test_an_answer_that_cannot_be_read_gets_a_plain_apology_and_the_detail_goes_
     assert lines_with(log, "UnicodeDecodeError: 'utf-8' codec can't decode")
     assert "Traceback" not in log.getvalue()
     assert "radio" in stack.ask("Review this product: a radio")["text"]
+
+
+def test_at_info_the_log_carries_no_message_text(stack):
+    with bot_log(stack.settings.secrets()) as log:
+        reply = stack.ask("Review this product: a MARMALADE-KAZOO")
+        stack.approve(reply)
+        better = stack.slack.post_as_user("U0ALICE", "C0GENERAL", "better: a TANGERINE-BANJO", thread_ts=reply["ts"])
+        stack.reply_to("C0GENERAL", better["ts"])
+        command(stack, "WALNUT-OBOE please")
+        command(stack, "status")
+    text = log.getvalue()
+    assert "answered C0GENERAL/" in text and "/finetune (unknown subcommand) from U0ALICE" in text
+    for words in ("MARMALADE", "KAZOO", "TANGERINE", "BANJO", "WALNUT", "OBOE"):
+        assert words.lower() not in text.lower(), words
+
+
+def test_over_socket_mode_a_payload_nested_too_deep_is_refused_by_the_middleware(tmp_path, clock):
+    with LocalStack(f"sqlite:///{tmp_path / 'bot.db'}", clock=clock, socket_mode=True) as stack:
+        blocks: list = [{"type": "rich_text"}]
+        for _ in range(MAX_DEPTH + 10):
+            blocks = [{"type": "rich_text_list", "elements": blocks}]
+        with bot_log(stack.settings.secrets()) as log:
+            stack.slack.send_event({"type": "app_mention", "user": "U0ALICE", "text": "<@U0BOT> hi", "blocks": blocks,
+                                    "ts": "1712345678.000100", "channel": "C0GENERAL", "event_ts": "1712345678.000100"})
+            stack.slack.wait_for(lambda: lines_with(log, "refused a event_callback payload: nested deeper than"))
+        assert "Traceback" not in log.getvalue()
+        _nothing_written(stack)
+        assert "lamp" in stack.ask("Review this product: a lamp")["text"]
