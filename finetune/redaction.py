@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 
 SECRET_PATTERNS = re.compile(r"(?<![A-Za-z0-9])(xox[abposr]-[\w-]+|xapp-[\w-]+|sk-[\w-]{8,})")
-URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s/]+@")
+URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)(?!\*\*\*@)[^@\s/]+@")  # "***" is already hidden
 MASK = "[redacted]"
 MIN_SECRET_LENGTH = 6
 
