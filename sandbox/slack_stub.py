@@ -198,13 +198,16 @@ class SlackStub:
 
     def fail_next(
         self, method: str, error: str = "ratelimited", *, status: int = 200, retry_after: int | None = None,
-        count: int = 1,
+        count: int = 1, after: bool = False,
     ) -> None:
-        """Make the next `count` calls to `method` fail; "ratelimited" answers HTTP 429 with Retry-After."""
+        """Make the next `count` calls to `method` fail; "ratelimited" answers HTTP 429 with Retry-After.
+
+        status=500 answers HTTP 500 with {"ok": false, "error": error}; after=True carries the call out
+        first and then answers the failure, as when Slack posted the message but its answer was lost."""
         if error == "ratelimited":
             status = 429 if status == 200 else status
             retry_after = 1 if retry_after is None else retry_after
-        self._api.fail_next(method, error, status, retry_after, count)
+        self._api.fail_next(method, error, status, retry_after, count, after)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, *, interval: float = 0.01) -> Any:
         """Poll until predicate() is truthy (the app works after its ack); AssertionError with context otherwise."""

@@ -49,6 +49,7 @@ class _Failure:
     error: str
     status: int
     retry_after: int | None
+    after: bool = False  # the call is carried out first, then answered with the failure (a lost answer)
 
 
 class WebApi:
@@ -77,6 +78,8 @@ class WebApi:
         if handler is None:
             status, body = 200, error_body("unknown_method", req_method=method)
         elif failure is not None:
+            if failure.after:
+                self._run(handler, args)
             status, body = failure.status, error_body(failure.error)
             if failure.retry_after is not None:
                 headers["Retry-After"] = str(failure.retry_after)
@@ -93,9 +96,11 @@ class WebApi:
         with self._lock:
             return list(self._calls)
 
-    def fail_next(self, method: str, error: str, status: int, retry_after: int | None, count: int) -> None:
+    def fail_next(self, method: str, error: str, status: int, retry_after: int | None, count: int,
+                  after: bool = False) -> None:
         with self._lock:
-            self._failures.setdefault(method, []).extend(_Failure(error, status, retry_after) for _ in range(count))
+            self._failures.setdefault(method, []).extend(
+                _Failure(error, status, retry_after, after) for _ in range(count))
 
     def _run(self, handler: Callable[[dict], dict], args: dict) -> dict:
         try:

@@ -238,6 +238,18 @@ def test_rate_limit_answers_429_with_retry_after(stub: SlackStub, client: WebCli
     assert [m["text"] for m in stub.messages("C0GENERAL")] == ["now fine"]
 
 
+def test_a_500_answers_slacks_error_body_and_can_come_after_the_call_was_carried_out(stub: SlackStub,
+                                                                                     client: WebClient) -> None:
+    stub.fail_next("chat.postMessage", "internal_error", status=500)
+    stub.fail_next("chat.postMessage", "internal_error", status=500, after=True)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as err:
+            client.chat_postMessage(channel="C0GENERAL", text="lost answer")
+        assert err.value.response.status_code == 500
+        assert err.value.response.data == {"ok": False, "error": "internal_error"}
+    assert [m["text"] for m in stub.messages("C0GENERAL")] == ["lost answer"]  # only the second was carried out
+
+
 def test_form_encoded_calls_and_token_param(stub: SlackStub) -> None:
     """Form bodies with the token as a parameter work like JSON bodies with a Bearer header."""
     plain = WebClient(base_url=stub.api_url)
