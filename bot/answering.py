@@ -200,7 +200,7 @@ class Answering:
                 # and the thread must not stay on "Thinking…".
                 self._failed(job.reply_id, crash_reason(exc))
                 if ts is not None:
-                    self._show_final(slack, job, ts, view.apology("something went wrong on my side"))
+                    self._show_final(slack, job, ts, view.apology(view.UNEXPECTED))
                 raise
 
     def _answer_in(self, slack: WebClient, job: _Job, ts: str) -> None:

@@ -1,6 +1,7 @@
 """The Bolt app and how it is served: Socket Mode when an app token is set, else HTTP on PORT (waitress)."""
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -9,9 +10,13 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import ErrorTask
 
 from bot import listeners
+from bot.inbound import MAX_BODY_BYTES, check_request
+from bot.logs import quiet_bolt_logger
 from bot.services import Services
 
 log = logging.getLogger("bot.app")
@@ -21,7 +26,6 @@ EVENTS_PATH = "/slack/events"
 # slash commands, which must be acknowledged within 3 s even while `/finetune run` works.
 LISTENER_THREADS = 32
 HTTP_THREADS = 16
-MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; anything past this is answered 413 unread
 
 
 def create_app(services: Services) -> App:
@@ -32,36 +36,70 @@ def create_app(services: Services) -> App:
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
         ignoring_self_events_enabled=True,
-        logger=logging.getLogger("bot.bolt"),
+        logger=quiet_bolt_logger(logging.getLogger("bot.bolt")),
     )
     listeners.register(app, services.listener_context())
     return app
 
 
-def wsgi_app(app: App) -> Any:
-    """Bolt's WSGI adapter at /slack/events, a health check at /healthz, 404 elsewhere."""
+def wsgi_app(app: App, signing_secret: str | None = None) -> Any:
+    """Bolt's WSGI adapter at /slack/events behind the gate (bot.inbound), a health check at /healthz, 404
+    elsewhere. A request the gate refuses, or one Bolt fails on, is one log line and a short answer."""
     handler = SlackRequestHandler(app)
 
     def wsgi(environ: dict, start_response: Any) -> Any:
         path = environ.get("PATH_INFO")
         if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
+            return _answer(start_response, "200 OK", b"ok")
         if path != EVENTS_PATH:
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found"]
-        return handler(environ, start_response)
+            return _answer(start_response, "404 Not Found", b"not found")
+        if environ.get("REQUEST_METHOD") == "POST" and signing_secret:
+            raw = environ["wsgi.input"].read(min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY_BYTES))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            refusal = check_request(raw, environ.get("CONTENT_TYPE", ""), environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                                    environ.get("HTTP_X_SLACK_SIGNATURE"), signing_secret)
+            if refusal is not None:
+                log.warning("refused POST %s (%d bytes): %s", path, len(raw), refusal.reason)
+                status = "401 Unauthorized" if refusal.status == 401 else "400 Bad Request"
+                return _answer(start_response, status, b'{"error": "invalid request"}', "application/json")
+        try:
+            return handler(environ, start_response)
+        except Exception as exc:  # a bug of ours or Bolt's: one line (traceback at DEBUG), a 500, the server goes on
+            log.error("request to %s failed: %s: %s", path, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            return _answer(start_response, "500 Internal Server Error", b"internal error")
 
     return wsgi
+
+
+def _answer(start_response: Any, status: str, body: bytes, content_type: str = "text/plain") -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class _LoggedErrorTask(ErrorTask):
+    """waitress's own refusals (413 for a body over the cap, 400 for broken chunking) as one log line."""
+
+    def execute(self) -> None:
+        request = self.request
+        log.warning("refused %s %s (%s bytes announced): %s", request.command or "a request", request.path or "",
+                    request.headers.get("CONTENT_LENGTH", "chunked" if request.chunked else 0),
+                    type(request.error).__name__)
+        super().execute()
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _LoggedErrorTask
 
 
 class HttpServer:
     """waitress, a production WSGI server: a fixed pool of request threads, bodies capped before they are read."""
 
-    def __init__(self, app: App, host: str, port: int) -> None:
+    def __init__(self, app: App, host: str, port: int, *, signing_secret: str | None = None) -> None:
+        """signing_secret: the gate in front of Bolt (bot.inbound) checks each request with it; without one
+        only Bolt's own check runs."""
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notes under load
         self._server = create_server(
-            wsgi_app(app),
+            wsgi_app(app, signing_secret),
             host=host,
             port=port,
             threads=HTTP_THREADS,
@@ -71,6 +109,7 @@ class HttpServer:
             channel_timeout=30,
             ident="finetune-bot",
         )
+        self._server.channel_class = _Channel  # type: ignore[union-attr]
         self.port: int = self._server.effective_port  # type: ignore[union-attr]
         self.url = f"http://{_url_host(host)}:{self.port}{EVENTS_PATH}"
         self._thread: threading.Thread | None = None

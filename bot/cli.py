@@ -72,7 +72,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
             log.info("starting in Socket Mode; reply model %s", model)
             socket_mode_handler(app, services).start()
         else:
-            server = HttpServer(app, "0.0.0.0", settings.port)
+            server = HttpServer(app, "0.0.0.0", settings.port, signing_secret=settings.slack_signing_secret)
             log.info("listening for Slack on port %s at /slack/events; reply model %s", server.port, model)
             server.serve_forever()
     except KeyboardInterrupt:

@@ -94,9 +94,10 @@ class Settings:
         return bool(self.slack_app_token)
 
     def secrets(self) -> list[str]:
-        """Values that must never reach a log line or a message."""
+        """Values that must never reach a log line, a message or a stored error: the tokens, keys, the signing
+        secret and the database password."""
         return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.openai_api_key,
-                            self.chat_api_key, self.together_api_key) if s]
+                            self.chat_api_key, self.together_api_key, _database_password(self.database_url)) if s]
 
     @property
     def chat_endpoint(self) -> tuple[str | None, str | None]:
@@ -153,6 +154,14 @@ class _Reader:
     def require(self, name: str, why: str) -> None:
         if not self.env.get(name):
             self.problems.append(f"{name} is not set: {why}")
+
+
+def _database_password(url: str) -> str | None:
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return None
+    return str(password) if password else None
 
 
 def _without_password(raw: str) -> str:

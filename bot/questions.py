@@ -1,9 +1,14 @@
 """A message someone sent the bot, as plain values, and how to read it: a question or a better answer."""
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from bot.inbound import bad_timestamps
+
+log = logging.getLogger("bot.questions")
 
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SUGGESTION = re.compile(r"^better(?: answer)?\s*[:\-\u2013]\s*(?P<text>.+)$", re.IGNORECASE | re.DOTALL)
@@ -39,6 +44,18 @@ class Question:
             thread_ts=event.get("thread_ts"),
             team_id=event.get("team") or team_id,
         )
+
+    @classmethod
+    def read(cls, event: dict[str, Any], team_id: str | None) -> Question | None:
+        """The question in a message event, or None (and one log line) when its ids or timestamps are not
+        Slack's: such an event is refused on the way in, before anything is stored."""
+        if not isinstance(event.get("channel"), str) or not isinstance(event.get("text", ""), str):
+            log.warning("refused a %s event without a channel or text", event.get("type"))
+            return None
+        if bad := bad_timestamps(ts=event.get("ts") or "", thread_ts=event.get("thread_ts")):
+            log.warning("refused a %s event: not a Slack timestamp (%s)", event.get("type"), bad)
+            return None
+        return cls.of(event, team_id)
 
     @property
     def root(self) -> str:

@@ -18,6 +18,7 @@ from bot.answering import Answering, Persona, resume_replies
 from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
+from bot.outbound import SafeWebClient
 from bot.suggestions import Suggestions
 from bot.workspace import InstalledTeam, is_admin_or_owner
 from finetune.backend import Backend
@@ -27,6 +28,7 @@ from finetune.chat import ChatModel, ChatSmokeTest
 from finetune.clock import Clock, SystemClock
 from finetune.data_redaction import Redactor
 from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.redaction import Redactor as SecretMask
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
 from finetune.stewards import Stewards
@@ -110,7 +112,7 @@ class Services:
     db: Database
     openai: OpenAI  # the chat endpoint's client (CHAT_BASE_URL, else the backend's serving end)
     backends: Backends
-    slack: WebClient
+    slack: SafeWebClient
     pipeline: Pipeline
     reply_model: ReplyModel
     notifier: Notifier
@@ -137,6 +139,7 @@ class Services:
             "curation": self.pipeline.config.curation,
             "installed_team": self.installed_team,
             "stewards": self.stewards,
+            "slack": self.slack,  # the safe client (bot.outbound), which replaces Bolt's per-request one
         }
 
     def close(self) -> None:
@@ -151,7 +154,7 @@ class Services:
 
 def build_services(settings: Settings, *, clock: Clock | None = None, backends: Backends | None = None) -> Services:
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, mask=SecretMask(tuple(settings.secrets())))
     chat_url, chat_key = settings.chat_endpoint
     # `status` runs without credentials and never calls the model; the SDK insists on some key.
     openai_client = OpenAI(api_key=chat_key or "CHAT_API_KEY-not-set", base_url=chat_url, max_retries=OPENAI_RETRIES)
@@ -160,7 +163,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         factory = BackendFactory(settings, db, clock)
         backends = Backends(settings.backend, factory)
     chat = ChatModel(openai_client)
-    slack = WebClient(
+    slack = SafeWebClient(
+        secrets=settings.secrets(),
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)],

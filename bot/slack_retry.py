@@ -19,6 +19,7 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.outbound import SafeWebClient
 from finetune.clock import Clock
 
 log = logging.getLogger("bot.slack_retry")
@@ -62,11 +63,15 @@ class SlackGaveUp(Exception):
 
 
 def bare_client(client: WebClient) -> WebClient:
-    """The same workspace and token, without slack_sdk's retry handlers (their waits would be ours to bound)."""
-    return WebClient(
+    """The same workspace and token, without slack_sdk's retry handlers (their waits would be ours to bound);
+    a safe client (bot.outbound) stays one, so what it sends is still masked and its mentions made inert."""
+    settings = dict(
         token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy,
         headers=client.headers, team_id=client.default_params.get("team_id"), logger=client.logger, retry_handlers=[],
     )
+    if isinstance(client, SafeWebClient):
+        return SafeWebClient(secrets=client.secrets, **settings)
+    return WebClient(**settings)
 
 
 def classify(exc: Exception) -> Failure | None:

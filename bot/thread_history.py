@@ -6,6 +6,7 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.inbound import is_slack_ts
 from bot.questions import Question, strip_mentions, suggested_text
 from bot.slack_retry import SlackGaveUp, SlackRetry
 from finetune.chat import Turn
@@ -41,7 +42,7 @@ def thread_turns(
     turns: list[Turn] = []
     with db.session() as session:
         for message in messages:
-            if float(message.get("ts", "0")) >= float(question.ts):
+            if not is_slack_ts(message.get("ts")) or float(message["ts"]) >= float(question.ts):
                 continue
             if message.get("user") == bot_user_id or message.get("bot_id"):
                 reply = queries.find_reply(session, question.channel, message.get("ts", ""))

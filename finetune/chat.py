@@ -5,12 +5,15 @@ ModelUnavailable), whichever OpenAI-compatible endpoint serves the model.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import openai
 from openai import OpenAI
+
+log = logging.getLogger("finetune.chat")
 
 MAX_HISTORY_TURNS = 20  # earlier thread turns sent as context; older ones are dropped first
 
@@ -75,6 +78,9 @@ class ChatModel:
             raise ModelNotFound("the reply model was not found") from exc
         except openai.APIError as exc:
             raise ModelUnavailable(_reason(exc)) from exc
+        except Exception as exc:  # a stream that breaks off unreadable (bytes not UTF-8, a dropped connection)
+            log.warning("the answer of %s could not be read: %s: %s", model, type(exc).__name__, exc)
+            raise ModelUnavailable("the model's answer could not be read") from exc
         answer = "".join(parts).strip()
         if not answer:
             raise ModelUnavailable("the model returned an empty answer")

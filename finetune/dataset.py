@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from finetune.backend import Capabilities, Method
 from finetune.data_redaction import NO_EXTRA, Redactor
 from finetune.validation import example_problems
+from storage.db import storable
 
 HOLDOUT_BUCKETS = 10  # one bucket in ten: a tenth of the conversations, whichever way the set grows
 DUPLICATE = "the same conversation as reply {into}: it appears once"
@@ -66,9 +67,14 @@ def held_out(prompt: Sequence[dict[str, Any]]) -> bool:
 
 
 def to_example(messages: list[dict[str, Any]], reply_text: str) -> dict[str, Any]:
-    """The conversation exactly as the model saw it, with the approved answer as the last turn."""
-    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
-    return {"messages": [*turns, {"role": "assistant", "content": reply_text}]}
+    """The conversation exactly as the model saw it, with the approved answer as the last turn; a NUL byte or
+    lone surrogate stored before the store refused them is dropped here, so none reaches a training file."""
+    turns = [{"role": m["role"], "content": _clean(m["content"])} for m in messages]
+    return {"messages": [*turns, {"role": "assistant", "content": _clean(reply_text)}]}
+
+
+def _clean(content: Any) -> Any:
+    return storable(content) if isinstance(content, str) else content
 
 
 def weighted_example(messages: list[dict[str, Any]], answer: str, approved_in_thread: set[str]) -> dict[str, Any]:

@@ -167,6 +167,8 @@ class OpenAIStub:
         self._refusal: str | None = None
         self._refusal_code: str | None = None
         self._next_job_error: dict[str, Any] | None = None
+        self._scripted_answers: deque[str] = deque()
+        self._garbled_streams = 0
         self._stream_hold: StreamHold | None = None
         self._request_count = 0
         self._revision = 0
@@ -345,6 +347,18 @@ class OpenAIStub:
         """The next created job goes through its phases and ends `failed` with this error."""
         with self._lock:
             self._next_job_error = {"code": code, "message": message, "param": None}
+
+    def answer_next(self, text: str, count: int = 1) -> None:
+        """The next `count` chat completions answer exactly `text`: whatever a model may write (a special
+        mention, odd bytes), for tests of what the bot does with it."""
+        with self._lock:
+            self._scripted_answers.extend([text] * count)
+
+    def garble_next_stream(self, count: int = 1) -> None:
+        """The next `count` streamed answers break off with a line that is not UTF-8, as a faulty proxy
+        might send: the openai SDK fails reading it with a codec error."""
+        with self._lock:
+            self._garbled_streams += count
 
     # ----- dispatch --------------------------------------------------------------------------------
 
@@ -620,7 +634,10 @@ class OpenAIStub:
         messages = _checked_messages(body.get("messages"))
         options = _chat_options(body)
         job = self._finetuned_job(model)
-        reply = finetuned_reply(messages, job.examples) if job else base_reply(messages)
+        if self._scripted_answers:
+            reply = self._scripted_answers.popleft()
+        else:
+            reply = finetuned_reply(messages, job.examples) if job else base_reply(messages)
         text, finish = _truncate(reply, options["max_tokens"])
         usage = _usage(messages, text)
         self._revision += 1  # the chat id generator moved on
@@ -629,6 +646,9 @@ class OpenAIStub:
                "service_tier": "default"}
         if options["stream"]:
             streamed = _stream_response(ids, text, finish, usage, options)
+            if self._garbled_streams and streamed.chunks:
+                self._garbled_streams -= 1
+                streamed.chunks = streamed.chunks[:2] + [b'data: {"choices": "\xff\xfe"}\n\n']
             streamed.hold = self._stream_hold
             return streamed
         return json_response({

@@ -100,7 +100,8 @@ class LocalStack:
             # connect() returns before the stand-in has the socket; events sent sooner would find no app
             self.slack.wait_for(lambda: self.slack.socket.connected, timeout=10)
         else:
-            self.server = HttpServer(app, self.host, self.bot_port).start()
+            self.server = HttpServer(app, self.host, self.bot_port,
+                                     signing_secret=self.settings.slack_signing_secret).start()
             self.slack.deliver_to(self.server.url)
         if self.manual_schedule:
             self.schedule = ManualSchedule(services.scheduler, self.clock)

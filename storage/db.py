@@ -1,9 +1,12 @@
 """Engine, sessions and migrations, built once from a URL and passed to whoever needs them."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -100,6 +103,10 @@ def _migration_file_lock(database: str | None) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _unmasked(text: str) -> str:
+    return text
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for a process migrating
@@ -109,17 +116,55 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-class Database:
-    """One engine and session factory; listeners, the scheduler and the CLI share it."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-    def __init__(self, url: str, *, create_folder: bool = True) -> None:
+
+def storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL (0x00) and UTF-8 cannot encode a lone surrogate: NULs are dropped,
+    surrogates become U+FFFD. Applied to every string written, on SQLite too, so both stores agree."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(k) if isinstance(k, str) else k: _storable_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_storable_value(v) for v in value)
+    return value
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON columns (a reply's messages, notification payloads): the same rule inside the document."""
+    return json.dumps(_storable_value(value))
+
+
+def _storable_parameters(_conn, _cursor, statement, parameters, _context, executemany):  # noqa: ANN001
+    if executemany and isinstance(parameters, list):
+        return statement, [_storable_value(p) for p in parameters]
+    return statement, _storable_value(parameters)
+
+
+class Database:
+    """One engine and session factory; listeners, the scheduler and the CLI share it.
+
+    mask: applied to every error text stored (a job's, a reply's, a notification's); the bot passes one that
+    masks its configured secrets, so a provider error quoting one is stored masked.
+    """
+
+    def __init__(self, url: str, *, create_folder: bool = True, mask: Callable[[str], str] | None = None) -> None:
         self.url = normalize_url(url, create_folder=create_folder)
         # Enough connections for every thread that may hold one at once (event workers, Bolt's listener
         # threads, the scheduler), so a burst of events waits on the database, not on the pool.
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=40,
+                                            json_serializer=_json_dumps)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.engine, "before_cursor_execute", _storable_parameters, retval=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={"mask": mask or _unmasked})
 
     @property
     def dialect(self) -> str:

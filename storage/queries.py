@@ -24,6 +24,24 @@ from storage.models import (
     Reply,
 )
 
+ERROR_FIELDS = frozenset({"error", "error_message", "last_error"})
+
+
+def masked(session: Session, text: str | None) -> str | None:
+    """An error text as it may be stored: with the Database's mask applied (the bot's secrets)."""
+    mask = session.info.get("mask")
+    return mask(text) if mask is not None and text else text
+
+
+def _masked_payload(session: Session, value: Any) -> Any:
+    if isinstance(value, str):
+        return masked(session, value)
+    if isinstance(value, dict):
+        return {k: _masked_payload(session, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_payload(session, v) for v in value]
+    return value
+
 
 def _changed(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE touched: how a compare-and-set knows it won."""
@@ -122,7 +140,7 @@ def fail_reply(session: Session, reply_id: int, reason: str, *, owner: str | Non
     result = session.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
-        .values(status=ReplyStatus.FAILED, error=reason)
+        .values(status=ReplyStatus.FAILED, error=masked(session, reason))
     )
     _end_reply_lease(session, reply_id)
     return bool(_changed(result))
@@ -492,6 +510,7 @@ def transition_job(
 
     Two processes (or a poll racing a cancel) can never both move one job out of the same state.
     """
+    fields = {k: masked(session, v) if k in ERROR_FIELDS else v for k, v in fields.items()}
     result = session.execute(
         update(FineTuneJob)
         .where(FineTuneJob.id == job_id, FineTuneJob.state == expected)
@@ -643,7 +662,7 @@ def activate_model(session: Session, model: str, job_id: int | None, now: dateti
 def enqueue_notification(
     session: Session, kind: NotificationKind, payload: dict[str, Any], now: datetime
 ) -> Notification:
-    note = Notification(kind=kind, payload=payload, created_at=now, attempts=0)
+    note = Notification(kind=kind, payload=_masked_payload(session, payload), created_at=now, attempts=0)
     session.add(note)
     session.flush()
     return note
@@ -702,7 +721,7 @@ def finish_notification_attempt(
 
     False when the claim was no longer `owner`'s (it ran out and another poster took the note).
     """
-    values: dict[str, Any] = {"last_error": error, "claimed_by": None, "claimed_until": None}
+    values: dict[str, Any] = {"last_error": masked(session, error), "claimed_by": None, "claimed_until": None}
     if error is None:
         values.update(sent_at=now, slack_ts=slack_ts)
     result = session.execute(

@@ -1,6 +1,12 @@
-"""/finetune: status, run, cancel, export, help. Run, cancel and export are for the stewards only (finetune.stewards)."""
+"""/finetune: status, run, cancel, export, help. Run, cancel and export are for the stewards only (finetune.stewards).
+
+The subcommands that act (run, cancel, export) act once per request: Slack sends each invocation with
+its own trigger_id, kept like an event id, so the same signed request replayed within Slack's 5-minute
+window is answered "already done" and changes nothing.
+"""
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from slack_bolt import Ack, App, Respond
@@ -15,19 +21,29 @@ from finetune.clock import Clock
 from finetune.pipeline import Pipeline
 from finetune.scheduler import FinetuneScheduler
 from finetune.stewards import Control, LookupFailed, Stewards
+from storage import queries
+from storage.db import Database
 from storage.enums import Trigger
 
 log = logging.getLogger("bot.commands")
+
+ACTING = ("run", "cancel", "export")
+REPLAYED = "That /finetune request was already handled; nothing was done again."
 
 
 def on_finetune(
     ack: Ack, respond: Respond, command: dict, client: WebClient,
     pipeline: Pipeline, notifier: Notifier, scheduler: FinetuneScheduler, settings: Settings, clock: Clock,
-    stewards: Stewards,
+    stewards: Stewards, db: Database,
 ) -> None:
     words = (command.get("text") or "").split()
     sub = words[0].lower() if words else "help"
-    log.info("/finetune %s from %s", sub, command.get("user_id"))
+    log.info("/finetune %s from %s", sub if sub in view.SUBCOMMANDS else "(unknown subcommand)", command.get("user_id"))
+    if sub in ACTING and not first_request(db, clock, command.get("trigger_id")):
+        log.warning("refused a replayed /finetune %s from %s: its trigger_id was already handled", sub,
+                    command.get("user_id"))
+        ack(text=REPLAYED)
+        return
     if sub in set(Control) and (refused := refusal(stewards, command.get("user_id") or "", sub)):
         ack(text=refused)
     elif sub == "status":
@@ -61,6 +77,15 @@ def refusal(stewards: Stewards, user: str, sub: str) -> str | None:
         return steering_view.lookup_failed(sub)
     log.info("/finetune %s refused for %s: not a fine-tuning admin", sub, user)
     return steering_view.refusal(sub, stewards.admins)
+
+
+def first_request(db: Database, clock: Clock, trigger_id: object) -> bool:
+    """True the first time this trigger_id is seen (a request without one cannot be told apart: it acts)."""
+    if not isinstance(trigger_id, str) or not trigger_id:
+        return True
+    key = "trigger:" + hashlib.sha256(trigger_id.encode()).hexdigest()[:48]  # fits the event id column
+    with db.session() as session:
+        return queries.claim_event(session, key, clock.now())
 
 
 def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeline) -> None:

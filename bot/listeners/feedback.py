@@ -11,6 +11,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.curation_notes import links_flag, not_a_curator
 from bot.event_work import EventWork
+from bot.inbound import bad_timestamps
 from bot.views import reply as view
 from finetune.clock import Clock
 from finetune.votes import Vote, VoteResult, record_vote
@@ -27,6 +28,9 @@ def vote_of_click(body: dict, action: dict) -> Vote | None:
     ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
     value = action.get("value")
     if not (user and channel and ts) or value not in (view.POSITIVE, view.NEGATIVE):
+        return None
+    if bad := bad_timestamps(message_ts=ts, action_ts=action.get("action_ts")):
+        log.warning("refused a feedback click: not a Slack timestamp (%s)", bad)
         return None
     return Vote.button(channel, ts, user, positive=value == view.POSITIVE, action_ts=action.get("action_ts"))
 

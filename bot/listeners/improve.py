@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.curation_notes import not_a_curator
+from bot.inbound import bad_timestamps
 from bot.views import improve as view
 from bot.views import reply as reply_view
 from finetune.clock import Clock
@@ -27,7 +28,11 @@ def _open(client: WebClient, respond: Respond, trigger_id: str | None, user: str
     if not curation.counts(user):
         respond(text=f":lock: {not_a_curator(curation)}", response_type="ephemeral", replace_original=False)
         return
-    text = text_to_improve(db, channel, ts)
+    if bad := bad_timestamps(message_ts=ts):
+        log.warning("refused an Improve request: not a Slack timestamp (%s)", bad)
+        text = None
+    else:
+        text = text_to_improve(db, channel, ts)
     if text is None:
         respond(text=view.NOT_A_REPLY, response_type="ephemeral", replace_original=False)
         return

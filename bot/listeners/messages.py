@@ -21,7 +21,9 @@ def on_mention(
     event: dict, body: dict, client: WebClient, context: BoltContext,
     event_work: EventWork, answering: Answering, suggestions: Suggestions,
 ) -> None:
-    question = Question.of(event, body.get("team_id"))
+    question = Question.read(event, body.get("team_id"))
+    if question is None:
+        return
     event_work.submit(
         body.get("event_id"),
         lambda: respond(client, question, context.bot_user_id or "", answering, suggestions),
@@ -41,7 +43,9 @@ def on_message(
     direct = event.get("channel_type") == "im"
     if not direct and (f"<@{bot_user_id}>" in event.get("text", "") or not event.get("thread_ts")):
         return  # app_mention answers a mention; a new top-level message in a channel is not for the bot
-    question = Question.of(event, body.get("team_id"))
+    question = Question.read(event, body.get("team_id"))
+    if question is None:
+        return
 
     def work() -> None:
         if direct or _bot_thread(db, question):

@@ -1,17 +1,22 @@
 """Reactions on the bot's replies: an approving emoji votes for the example, a reject emoji (-1) against it."""
 from __future__ import annotations
 
+import logging
+
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.curation_notes import links_flag, not_a_curator
 from bot.event_work import EventWork
+from bot.inbound import bad_timestamps
 from bot.views import reply as view
 from finetune.clock import Clock
 from finetune.votes import Vote, VoteResult, record_vote
 from storage.db import Database
 from storage.queries import Curation
+
+log = logging.getLogger("bot.reactions")
 
 
 def base_name(reaction: str) -> str:
@@ -28,6 +33,9 @@ def vote_of(
     if item.get("type") != "message" or reaction not in approving + rejecting:
         return None
     if event.get("user") in (None, bot_user_id) or not item.get("channel") or not item.get("ts"):
+        return None
+    if bad := bad_timestamps(item_ts=item.get("ts"), event_ts=event.get("event_ts")):
+        log.warning("refused a %s event: not a Slack timestamp (%s)", event.get("type"), bad)
         return None
     return Vote(
         channel=item["channel"],

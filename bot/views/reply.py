@@ -68,6 +68,9 @@ def reply_metadata(reply_id: int, model: str, author: str) -> dict[str, Any]:
     return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"reply_id": reply_id, "model": model, "author": author}}
 
 
+UNEXPECTED = "something went wrong on my side"
+
+
 def placeholder_metadata(reply_id: int) -> dict[str, Any]:
     """On the "Thinking…" post, so a post whose answer was lost (a 500, a crash) is found, not posted twice."""
     return {"event_type": PLACEHOLDER_EVENT_TYPE, "event_payload": {"reply_id": reply_id}}
@@ -83,6 +86,7 @@ def placeholder_of(message: dict[str, Any]) -> int | None:
 
 
 def apology(reason: str) -> str:
+    """reason: plain words (a ChatError's reason, or UNEXPECTED), never an exception's own text."""
     return f":sweat: Sorry, I couldn't answer that just now ({reason}). Please try again in a moment."
 
 

@@ -87,7 +87,8 @@
   function inline(segment) {
     const edge = "(^|[\\s(>\"'])";
     const after = "(?=$|[\\s).,!?:;\"'<])";
-    let html = esc(segment);
+    // Slack's three escapes (&lt; &gt; &amp;) show as the characters, as Slack clients show them
+    let html = esc(segment.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"));
     html = html.replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>");
     html = html.replace(new RegExp(`${edge}\\*([^*\\n]+)\\*${after}`, "g"), "$1<strong>$2</strong>");
     html = html.replace(new RegExp(`${edge}_([^_\\n]+)_${after}`, "g"), "$1<em>$2</em>");

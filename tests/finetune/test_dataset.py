@@ -54,3 +54,10 @@ def test_validation_names_each_problem():
     assert "the example does not end with the assistant's reply" in problems
     huge = to_example([{"role": "user", "content": "x" * (MAX_EXAMPLE_TOKENS * 4)}], "a")
     assert any("too long" in p for p in example_problems(huge, MAX_EXAMPLE_TOKENS))
+
+
+def test_a_nul_byte_or_lone_surrogate_stored_before_the_store_refused_them_never_reaches_the_file():
+    old = R(1, [SYSTEM, {"role": "user", "content": "Review: a tea\x00pot"}], "Lovely \ud800pot\x00.")
+    built = build_dataset([old], max_example_tokens=MAX_EXAMPLE_TOKENS)
+    assert "\x00" not in built.jsonl and "\\u0000" not in built.jsonl and "teapot" in built.jsonl
+    assert "Lovely \ufffdpot." in built.jsonl and len(built.sha256) == 64
