@@ -180,7 +180,8 @@ def requeue_stale(session: Session, now: datetime, stale_after: timedelta, max_a
         )):
             moved.append(run.id)
     session.expire_all()
-    return [run for run_id in moved if (run := get_run(session, run_id)) is not None]
+    runs = (get_run(session, run_id) for run_id in moved)
+    return [run for run in runs if run is not None]
 
 
 def _duration(span: timedelta) -> str:
