@@ -155,6 +155,23 @@ def finish(session: Session, run_id: int, worker: str, target: LocalRunState, no
     return bool(_changed(result))
 
 
+def release(session: Session, run_id: int, worker: str, now: datetime) -> bool:
+    """A worker shutting down hands its run back: queued again without counting the try (or cancelled, when
+    a cancel was asked meanwhile)."""
+    mine = (LocalRun.id == run_id, LocalRun.worker == worker[:WORKER_NAME_LENGTH])
+    changed = _changed(session.execute(
+        update(LocalRun).where(*mine, LocalRun.state == LocalRunState.RUNNING)
+        .values(state=LocalRunState.QUEUED, worker=None, heartbeat_at=None, attempts=LocalRun.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )) or _changed(session.execute(
+        update(LocalRun).where(*mine, LocalRun.state == LocalRunState.CANCELLING)
+        .values(state=LocalRunState.CANCELLED, finished_at=now)
+        .execution_options(synchronize_session=False)
+    ))
+    session.expire_all()
+    return bool(changed)
+
+
 def requeue_stale(session: Session, now: datetime, stale_after: timedelta, max_attempts: int) -> Sequence[LocalRun]:
     """Runs whose worker stopped beating: queued again, or failed once they have been tried `max_attempts`
     times; a stale run that was being cancelled is cancelled. Returns the runs it moved, as they are now."""
