@@ -206,7 +206,7 @@ def train_lora(model_dir: Path, rows: list[dict[str, Any]], params: LocalHyperpa
     """Trains one adapter and writes it to `adapter_dir` (adapter_config.json, adapter_model.safetensors).
 
     The adapter appears whole or not at all: it is written next to its final place and renamed into it.
-    Raises TrainingStopped when should_stop() turns true (checked after every step).
+    Raises TrainingStopped when should_stop() turns true (asked after every step and its report).
     """
     from transformers import TrainerCallback
 
@@ -222,8 +222,12 @@ def train_lora(model_dir: Path, rows: list[dict[str, Any]], params: LocalHyperpa
             if on_step is not None:
                 on_step(StepReport(step=state.global_step, total_steps=state.max_steps, epoch=float(state.epoch or 0),
                                    total_epochs=float(args.num_train_epochs), loss=float(loss)))
+            self.check(control)  # the step's report may carry the news (a cancel): stop before the next step
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.check(control)
+
+        def check(self, control: Any) -> None:
             if should_stop is not None and should_stop():
                 control.should_training_stop = True
                 self.stopped = True
