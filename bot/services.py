@@ -90,6 +90,16 @@ def local_hyperparameters(settings: Settings, kind: Any) -> Any:
                 max_length=settings.local_max_length)
 
 
+def job_hyperparameters(settings: Settings) -> dict[str, Any]:
+    """What each new job records and asks its backend to train with: the LOCAL_* values on the local backend
+    (the others keep their own defaults)."""
+    if settings.backend != "local":
+        return {}
+    from finetune.local_training import LocalHyperparameters
+
+    return dict(local_hyperparameters(settings, LocalHyperparameters).as_dict())
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -152,7 +162,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         backends,
         clock,
         PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
-                       curation=curation_of(settings)),
+                       curation=curation_of(settings), hyperparameters=job_hyperparameters(settings)),
         ChatSmokeTest(chat, settings.system_prompt),
     )
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)

@@ -22,9 +22,11 @@ fail_next(status, count). torch, transformers and peft are imported when it star
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -36,6 +38,32 @@ from typing import Any
 from sandbox.openai_stub_wire import Response, StubServer, json_response
 
 DEFAULT_MAX_TOKENS = 48
+
+
+class _Server(StubServer):
+    """Keeps its open connections, so stopping it drops them as a dying process would (keep-alive included)."""
+
+    def __init__(self, address: tuple[str, int], dispatch: Any) -> None:
+        super().__init__(address, dispatch)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -66,7 +94,7 @@ class VllmStub:
         self._adapters: dict[str, _Adapter] = {}
         self._failures: list[int] = []
         self._next_rejection: str | None = None
-        self._server: StubServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
         self._tokenizer: Any = None
@@ -82,7 +110,7 @@ class VllmStub:
             self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self._base = AutoModelForCausalLM.from_pretrained(self.model_dir).eval()
         if self._server is None:
-            self._server = StubServer((host, self._port if port is None else port), self._dispatch)
+            self._server = _Server((host, self._port if port is None else port), self._dispatch)
             self._port = self._server.server_address[1]
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                             name="vllm-stub", daemon=True)
@@ -95,6 +123,7 @@ class VllmStub:
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.drop_connections()
         if thread is not None:
             thread.join(timeout=5)
 
