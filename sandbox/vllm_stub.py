@@ -85,10 +85,12 @@ class VllmError(Exception):
 
 
 class VllmStub:
-    def __init__(self, model_dir: Path, *, served_model_name: str | None = None, max_lora_rank: int = 16) -> None:
+    def __init__(self, model_dir: Path, *, served_model_name: str | None = None, max_lora_rank: int = 16,
+                 runtime_lora_updating: bool = True) -> None:
         self.model_dir = Path(model_dir)
         self.served_model_name = served_model_name or str(model_dir)
         self.max_lora_rank = max_lora_rank
+        self.runtime_lora_updating = runtime_lora_updating  # VLLM_ALLOW_RUNTIME_LORA_UPDATING: without it, no routes
         self._lock = threading.RLock()
         self._generate_lock = threading.Lock()
         self._adapters: dict[str, _Adapter] = {}
@@ -188,10 +190,11 @@ class VllmStub:
                              if failure >= 500 else "BadRequestError").response()
         routes = {
             ("GET", "/v1/models"): self._models,
-            ("POST", "/v1/load_lora_adapter"): self._load,
-            ("POST", "/v1/unload_lora_adapter"): self._unload,
             ("POST", "/v1/chat/completions"): self._chat,
         }
+        if self.runtime_lora_updating:
+            routes[("POST", "/v1/load_lora_adapter")] = self._load
+            routes[("POST", "/v1/unload_lora_adapter")] = self._unload
         if (method, path) == ("GET", "/health"):
             return Response(200, b"", content_type="application/json")
         route = routes.get((method, path))

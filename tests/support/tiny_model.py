@@ -82,3 +82,15 @@ def tiny_model_dir() -> Path:
 def copy_tiny_model(to: Path) -> Path:
     shutil.copytree(tiny_model_dir(), to)
     return to
+
+
+def untrained_adapter(to: Path, rank: int = 4) -> Path:
+    """A LoRA adapter for the tiny model as PEFT writes one, fresh (no training): for serving tests that need
+    an adapter on disk and not what it learned."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir()),
+                           LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.save_pretrained(str(to))
+    return to
