@@ -3,9 +3,9 @@
 Plain Python over the database and the model directory, so it runs inside the bot (a thread) or as
 `finetune-bot worker` on a GPU machine that shares the database. For each run it claims (a compare-and-set:
 two workers never take the same run) it trains a LoRA adapter (finetune.local_training), beats a heartbeat
-at every step and every KEEPALIVE_SECONDS between (loading the model has no steps), writes the progress,
-and stores the adapter under `adapters_dir`. A heartbeat that finds the run cancelled stops the training at
-that step; a run whose worker stopped beating is queued again (storage.local_runs.requeue_stale), and failed
+with the progress as steps end (at most once per PROGRESS_EVERY of the clock) and every KEEPALIVE_SECONDS
+between (loading the model has no steps), and stores the adapter under `adapters_dir`. A heartbeat that
+finds the run cancelled stops the training after that step; a run whose worker stopped beating is queued again (storage.local_runs.requeue_stale), and failed
 after MAX_ATTEMPTS tries, so a dead worker never leaves a run running forever.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,6 +37,7 @@ log = logging.getLogger("finetune.worker")
 STALE_AFTER = timedelta(minutes=10)  # no heartbeat for this long: the worker is taken for dead
 MAX_ATTEMPTS = 3  # tries of one run before it fails
 KEEPALIVE_SECONDS = 60.0  # heartbeats between steps (while the model loads, or a long step runs)
+PROGRESS_EVERY = timedelta(seconds=1)  # at most one progress write (and cancel check) per second of steps
 MESSAGE_LIMIT = 500
 
 
@@ -59,7 +60,8 @@ class _Stop:
 class Worker:
     def __init__(self, db: Database, clock: Clock, *, adapters_dir: Path, base_model_dir: Path, name: str,
                  defaults: LocalHyperparameters, stale_after: timedelta = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS,
-                 keepalive_seconds: float = KEEPALIVE_SECONDS, on_step: Callable[[int, StepReport], None] | None = None) -> None:
+                 keepalive_seconds: float = KEEPALIVE_SECONDS, progress_every: timedelta = PROGRESS_EVERY,
+                 on_step: Callable[[int, StepReport], None] | None = None) -> None:
         self.db = db
         self.clock = clock
         self.adapters_dir = Path(adapters_dir)
@@ -69,6 +71,7 @@ class Worker:
         self.stale_after = stale_after
         self.max_attempts = max_attempts
         self.keepalive_seconds = keepalive_seconds
+        self.progress_every = progress_every
         self.on_step = on_step  # called after each step's heartbeat (run id, step): for logs and tests
         self._shutdown = threading.Event()
 
@@ -124,10 +127,17 @@ class Worker:
                                    name=f"heartbeat-{run_id}")
         beating.start()
 
+        last_beat: list[datetime] = []
+
         def on_step(report: StepReport) -> None:
-            progress = local_runs.RunProgress(step=report.step, total_steps=report.total_steps, epoch=report.epoch,
-                                              total_epochs=report.total_epochs, loss=report.loss)
-            self._beat(run_id, stop, progress)
+            # the first step, the last, and then once per `progress_every`: a write per step would cost a
+            # small model's training a tenth of its time, and a cancel seen a second later is soon enough
+            now = self.clock.now()
+            if not last_beat or now - last_beat[0] >= self.progress_every or report.step >= report.total_steps:
+                last_beat[:] = [now]
+                progress = local_runs.RunProgress(step=report.step, total_steps=report.total_steps, epoch=report.epoch,
+                                                  total_epochs=report.total_epochs, loss=report.loss)
+                self._beat(run_id, stop, progress)
             if self.on_step is not None:
                 self.on_step(run_id, report)
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="the training worker needs the [local] extra")
 
 from finetune.backend import Method, RunStatus, TrainingRequest  # noqa: E402
-from finetune.worker import MAX_ATTEMPTS, STALE_AFTER, Worker, adapter_name  # noqa: E402
+from finetune.worker import MAX_ATTEMPTS, PROGRESS_EVERY, STALE_AFTER, Worker, adapter_name  # noqa: E402
 from storage import local_runs  # noqa: E402
 from storage.enums import LocalRunState  # noqa: E402
 from tests.support.backends import TRAINING_JSONL  # noqa: E402
@@ -68,7 +68,7 @@ def test_the_hyperparameters_a_run_trains_with_are_recorded_on_it(local):
     assert local.backend.trainer.get("local-1").progress.total_steps == 3  # one epoch of 10 rows in fours
 
 
-def test_a_cancel_stops_the_training_at_its_next_step(local):
+def test_a_cancel_stops_the_training_at_its_next_step(local, clock):
     run_id = submit(local, "job-1")
     steps: list[int] = []
 
@@ -76,6 +76,7 @@ def test_a_cancel_stops_the_training_at_its_next_step(local):
         steps.append(report.step)
         if report.step == 1:
             assert local.backend.trainer.cancel(run_id).status is RunStatus.CANCELLING
+        clock.advance(seconds=PROGRESS_EVERY.total_seconds())  # each step takes a while: the next one reports
 
     local.worker.on_step = cancel_at_first_step
     local.worker.run_once()
