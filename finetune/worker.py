@@ -5,8 +5,9 @@ Plain Python over the database and the model directory, so it runs inside the bo
 two workers never take the same run) it trains a LoRA adapter (finetune.local_training), beats a heartbeat
 with the progress as steps end (at most once per PROGRESS_EVERY of the clock) and every KEEPALIVE_SECONDS
 between (loading the model has no steps), and stores the adapter under `adapters_dir`. A heartbeat that
-finds the run cancelled stops the training after that step; a run whose worker stopped beating is queued again (storage.local_runs.requeue_stale), and failed
-after MAX_ATTEMPTS tries, so a dead worker never leaves a run running forever.
+finds the run cancelled stops the training after that step; a run whose worker stopped beating is queued
+again (storage.local_runs.requeue_stale), and failed after MAX_ATTEMPTS tries, so a dead worker never
+leaves a run running forever.
 """
 from __future__ import annotations
 
