@@ -45,5 +45,8 @@ bench: $(STAMP)
 bench-ack: $(STAMP)
 	$(BIN)/python -m bench.ack_bench
 
+bench-local: $(LOCAL_STAMP)
+	$(BIN)/python -m bench.local_train_bench
+
 clean:
 	rm -rf $(VENV) build *.egg-info

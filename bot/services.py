@@ -95,7 +95,8 @@ def curation_of(settings: Settings) -> Curation:
 def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
                           method=settings.method, curation=curation_of(settings), holdout_min=settings.holdout_min,
-                          redactor=Redactor(settings.redact_patterns))
+                          redactor=Redactor(settings.redact_patterns),
+                          hyperparameters=job_hyperparameters(settings))
 
 
 def local_hyperparameters(settings: Settings, kind: Any) -> Any:
@@ -103,6 +104,16 @@ def local_hyperparameters(settings: Settings, kind: Any) -> Any:
     return kind(epochs=settings.local_epochs, learning_rate=settings.local_learning_rate,
                 lora_rank=settings.local_lora_rank, lora_alpha=settings.local_lora_alpha,
                 max_length=settings.local_max_length)
+
+
+def job_hyperparameters(settings: Settings) -> dict[str, Any]:
+    """What each new job records and asks its backend to train with: the LOCAL_* values on the local backend
+    (the others keep their own defaults)."""
+    if settings.backend != "local":
+        return {}
+    from finetune.local_training import LocalHyperparameters
+
+    return dict(local_hyperparameters(settings, LocalHyperparameters).as_dict())
 
 
 @dataclass

@@ -24,3 +24,6 @@ def test_the_wheel_holds_bot_finetune_and_storage_only(tmp_path):
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     requires = [line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines() if line.startswith("Requires-Dist")]
     assert not any("websockets" in line and "extra" not in line for line in requires)  # the stand-ins' server is not a runtime need
+    local = [line for line in requires if 'extra == "local"' in line]
+    assert {line.split()[1].split(">")[0].split("<")[0] for line in local} >= {"torch", "transformers", "peft", "trl", "datasets"}
+    assert not any("torch" in line and "extra" not in line for line in requires)  # the bot runs without the training stack
