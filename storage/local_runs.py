@@ -50,6 +50,13 @@ def create_file(session: Session, filename: str, content: str, now: datetime) ->
     return staged.id
 
 
+def forget_file(session: Session, file_id: int) -> None:
+    """Empties a staged file once its job no longer needs it; the row stays for the runs that name it."""
+    staged = session.get(LocalFile, file_id)
+    if staged is not None:
+        staged.content = ""
+
+
 def get_file(session: Session, file_id: int) -> LocalFile | None:
     return session.get(LocalFile, file_id)
 

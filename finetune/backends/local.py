@@ -95,6 +95,13 @@ class LocalTrainer:
         self._params = params
         self._vllm = vllm
 
+    def delete_file(self, file_id: str) -> None:
+        """The training data leaves the database once its job no longer needs it; an unknown id counts as deleted."""
+        if not file_id.isdigit():
+            return
+        with self._db.session() as session:
+            local_runs.forget_file(session, int(file_id))
+
     def write_training_file(self, jsonl: str, method: Method) -> bytes:
         """Prompt/completion rows, one per assistant turn that counts: how weight 0 survives TRL (see
         finetune.local_training)."""
