@@ -79,6 +79,15 @@ class LocalHarness:
         with self.db.session() as session:
             return local_runs.count_runs(session)
 
+    def staged_files(self) -> set[str]:
+        """Files still holding training data (a spent one is emptied, its row kept for the runs naming it)."""
+        from sqlalchemy import select
+
+        from storage.models import LocalFile
+
+        with self.db.session() as session:
+            return {str(i) for i in session.scalars(select(LocalFile.id).where(LocalFile.content != ""))}
+
     def chat(self, model: str) -> str:
         answer: Any = self.http.post(f"{self.stub.base_url}/chat/completions",
                                      json={"model": model, "messages": [{"role": "user", "content": "Review this: a lamp"}]})
