@@ -31,21 +31,30 @@ class EventWork:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="event-work")
         self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-refusal")
 
-    def submit(self, event_id: str | None, work: Callable[[], None], refuse: Callable[[], None] | None = None) -> bool:
-        """Queues `work` for this event; False (and `refuse` queued instead) when the pool is full."""
+    def submit(
+        self, event_id: str | None, work: Callable[[], None], refuse: Callable[[], None] | None = None,
+        *, unfinished: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Queues `work` for this event; False (and `refuse` queued instead) when the pool is full.
+
+        `unfinished` is asked when the event id was taken already: True when that earlier delivery's work
+        never finished (its process died), so this redelivery does it."""
         if not self._slots.acquire(blocking=False):
             log.warning("busy: refusing event %s (every worker and queue slot is taken)", event_id)
             if refuse is not None:
                 self._refusals.submit(self._run, event_id, refuse, release=False)
             return False
-        self._pool.submit(self._run, event_id, work, release=True)
+        self._pool.submit(self._run, event_id, work, release=True, unfinished=unfinished)
         return True
 
-    def _run(self, event_id: str | None, work: Callable[[], None], *, release: bool) -> None:
+    def _run(self, event_id: str | None, work: Callable[[], None], *, release: bool,
+             unfinished: Callable[[], bool] | None = None) -> None:
         try:
             if event_id and not self._first_time(event_id):
-                log.info("event %s already taken; ignoring Slack's redelivery", event_id)
-                return
+                if unfinished is None or not unfinished():
+                    log.info("event %s already taken; ignoring Slack's redelivery", event_id)
+                    return
+                log.info("event %s was taken but never finished; answering Slack's redelivery", event_id)
             work()
         except Exception as exc:
             log.error("event %s failed: %s: %s", event_id, type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))

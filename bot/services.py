@@ -6,6 +6,7 @@ only; `status` and `export` build what they need and never change the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx2 as httpx  # the HTTP client the openai SDK itself is built on: no extra dependency
@@ -13,7 +14,7 @@ from openai import OpenAI
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.answering import Answering, Persona
+from bot.answering import Answering, Persona, resume_replies
 from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
@@ -159,16 +160,16 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)
     notifier = Notifier(db, slack, clock, settings.notify_channel)
     event_work = EventWork(db, clock)
+    approve_reaction = settings.approve_reactions[0]
+    answering = Answering(
+        db, chat, reply_model, clock, Persona(settings.system_prompt, approve_reaction)
+    )
     scheduler = FinetuneScheduler(
         pipeline,
         cron=settings.schedule,
         poll_seconds=settings.poll_seconds,
         clock=clock,
-        after_run=[notifier.flush, event_work.forget_old_event_ids],
-    )
-    approve_reaction = settings.approve_reactions[0]
-    answering = Answering(
-        db, chat, reply_model, clock, Persona(settings.system_prompt, approve_reaction)
+        after_run=[notifier.flush, event_work.forget_old_event_ids, partial(resume_replies, answering, slack, event_work)],
     )
     suggestions = Suggestions(db, clock, approve_reaction)
     return Services(

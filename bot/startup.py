@@ -1,23 +1,22 @@
-"""What `finetune-bot run` does once before it serves Slack: bring the database up to date and tidy after a crash."""
+"""What `finetune-bot run` does once before it serves Slack: bring the database up to date and tidy after a crash.
+
+Replies a dead process left pending are taken over here (those whose lease already ran out) and by the
+scheduler's sweep after every poll (those whose lease runs out later): each is answered again, in place of
+its "Thinking…" placeholder, on the event-work pool.
+"""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
+from bot.answering import resume_replies
 from bot.services import Services
-from storage import queries
 
 log = logging.getLogger("bot.startup")
-
-ABANDONED_AFTER = timedelta(minutes=5)  # longer than any reply takes; younger ones may belong to a running twin
 
 
 def prepare(services: Services) -> None:
     services.db.migrate()
-    with services.db.session() as session:
-        abandoned = queries.fail_abandoned_replies(session, services.clock.now() - ABANDONED_AFTER)
-    if abandoned:
-        log.info("marked %s reply(s) left unfinished by an earlier run as failed", abandoned)
+    resume_replies(services.answering, services.slack, services.event_work)
 
 
 def check_slack(services: Services) -> None:

@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.questions import Question, strip_mentions, suggested_text
+from bot.slack_retry import SlackGaveUp, SlackRetry
 from finetune.chat import Turn
 from storage import queries
 from storage.db import Database
@@ -15,15 +16,27 @@ from storage.enums import ReplyStatus
 log = logging.getLogger("bot.thread_history")
 
 
-def thread_turns(client: WebClient, db: Database, question: Question, bot_user_id: str) -> list[Turn]:
-    """Turns before the question; the bot's hints and 'better: …' lines are not part of the conversation."""
+def thread_turns(
+    client: WebClient, db: Database, question: Question, bot_user_id: str, retry: SlackRetry | None = None,
+) -> list[Turn]:
+    """Turns before the question; the bot's hints and 'better: …' lines are not part of the conversation.
+
+    A thread Slack will not show (after `retry`'s waits, when given) is answered without its history."""
     if not question.thread_ts:
         return []
+    thread_ts = question.thread_ts
+
+    def read() -> list[dict]:
+        pages = client.conversations_replies(channel=question.channel, ts=thread_ts, limit=200)
+        return [m for page in pages for m in page.get("messages", [])]
+
     try:
-        pages = client.conversations_replies(channel=question.channel, ts=question.thread_ts, limit=200)
-        messages = [m for page in pages for m in page.get("messages", [])]
+        messages = retry.call("reading the thread", read) if retry is not None else read()
     except SlackApiError as exc:
         log.warning("could not read thread %s/%s: %s", question.channel, question.thread_ts, exc.response.get("error"))
+        return []
+    except SlackGaveUp as exc:
+        log.warning("could not read thread %s/%s: %s", question.channel, question.thread_ts, exc)
         return []
     turns: list[Turn] = []
     with db.session() as session:

@@ -43,7 +43,7 @@ from sandbox.openai_stub_replies import (
     message_text,
     stream_pieces,
 )
-from sandbox.openai_stub_wire import Multipart, Response, StubServer, json_response, parse_multipart
+from sandbox.openai_stub_wire import Multipart, Response, StreamHold, StubServer, json_response, parse_multipart
 
 __all__ = ["OpenAIStub", "JobDurations", "RecordedRequest", "ROUTE_NAMES", "BASE_MODELS",
            "FINE_TUNABLE_MODELS", "Clock", "SystemClock", "ManualClock"]
@@ -165,6 +165,7 @@ class OpenAIStub:
         self._refusal: str | None = None
         self._refusal_code: str | None = None
         self._next_job_error: dict[str, Any] | None = None
+        self._stream_hold: StreamHold | None = None
         self._request_count = 0
         self._revision = 0
         self._server: StubServer | None = None
@@ -184,6 +185,7 @@ class OpenAIStub:
         return self
 
     def stop(self) -> None:
+        self.stream_freely()
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
@@ -307,6 +309,20 @@ class OpenAIStub:
         failure = _Failure(status, message, code, type, apply_first, retry_after, should_retry)
         with self._lock:
             self._failures.setdefault(route, deque()).extend([failure] * count)
+
+    def hold_streams(self, after_pieces: int = 2) -> StreamHold:
+        """From now on, streamed chat completions send the role and `after_pieces` pieces of the answer, then
+        wait until the returned hold is released (a slow model, or one to kill a bot in the middle of)."""
+        hold = StreamHold(after=1 + after_pieces)
+        with self._lock:
+            self._stream_hold = hold
+        return hold
+
+    def stream_freely(self) -> None:
+        with self._lock:
+            hold, self._stream_hold = self._stream_hold, None
+        if hold is not None:
+            hold.release()
 
     def refuse_fine_tuning(self, message: str = DEFAULT_REFUSAL, code: str | None = REFUSAL_CODE) -> None:
         """Every jobs.create answers 403 (PermissionDeniedError) until allow_fine_tuning().
@@ -604,7 +620,9 @@ class OpenAIStub:
                "system_fingerprint": "fp_" + hashlib.sha256(model.encode()).hexdigest()[:10],
                "service_tier": "default"}
         if options["stream"]:
-            return _stream_response(ids, text, finish, usage, options)
+            streamed = _stream_response(ids, text, finish, usage, options)
+            streamed.hold = self._stream_hold
+            return streamed
         return json_response({
             **ids, "object": "chat.completion", "usage": usage,
             "choices": [{"index": i, "finish_reason": finish, "logprobs": None,

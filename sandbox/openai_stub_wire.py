@@ -5,6 +5,7 @@ Kept apart from the API logic so the stub's behaviour can be read without the so
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -25,6 +26,20 @@ class Response:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     chunks: list[bytes] | None = None
+    hold: StreamHold | None = None  # a stream that stops part-way until released (see OpenAIStub.hold_streams)
+
+
+@dataclass
+class StreamHold:
+    """Streams stop after `after` chunks and wait for `release()`; `reached` is set once one is waiting there."""
+
+    after: int
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    timeout: float = 30.0  # a test that never releases does not keep a stub thread forever
+
+    def release(self) -> None:
+        self.released.set()
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -159,7 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        for piece in response.chunks:
+        for index, piece in enumerate(response.chunks):
+            if response.hold is not None and index == response.hold.after:
+                response.hold.reached.set()
+                response.hold.released.wait(response.hold.timeout)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")

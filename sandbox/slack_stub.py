@@ -198,17 +198,16 @@ class SlackStub:
 
     def fail_next(
         self, method: str, error: str = "ratelimited", *, status: int = 200, retry_after: int | None = None,
-        count: int = 1, apply_first: bool = False,
+        count: int = 1, after: bool = False,
     ) -> None:
         """Make the next `count` calls to `method` fail; "ratelimited" answers HTTP 429 with Retry-After.
 
-        apply_first=True really performs each call (posts the message) and then answers the error: Slack
-        accepted it, and the answer was lost on the way back.
-        """
+        status=500 answers HTTP 500 with {"ok": false, "error": error}; after=True carries the call out
+        first and then answers the failure, as when Slack posted the message but its answer was lost."""
         if error == "ratelimited":
             status = 429 if status == 200 else status
             retry_after = 1 if retry_after is None else retry_after
-        self._api.fail_next(method, error, status, retry_after, count, apply_first)
+        self._api.fail_next(method, error, status, retry_after, count, after)
 
     def hold_next(self, method: str) -> threading.Event:
         """The next call to `method` is performed at once, but its answer waits until the returned event is set

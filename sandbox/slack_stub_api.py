@@ -51,7 +51,7 @@ class _Failure:
     error: str
     status: int
     retry_after: int | None
-    apply_first: bool = False  # the call really happens; only its answer is the error (a lost answer)
+    after: bool = False  # the call is carried out first, then answered with the failure (a lost answer)
 
 
 class WebApi:
@@ -80,7 +80,9 @@ class WebApi:
         failure = self._take_failure(method) if handler else None
         if handler is None:
             status, body = 200, error_body("unknown_method", req_method=method)
-        elif failure is not None and not failure.apply_first:
+        elif failure is not None:
+            if failure.after:
+                self._run(handler, args)
             status, body = failure.status, error_body(failure.error)
             if failure.retry_after is not None:
                 headers["Retry-After"] = str(failure.retry_after)
@@ -88,8 +90,6 @@ class WebApi:
             status, body = 200, error_body(auth_error)
         else:
             status, body = 200, self._run(handler, args)
-            if failure is not None:  # done, and the answer is lost on the way back
-                status, body = failure.status, error_body(failure.error)
         with self._lock:
             self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status))
             holds = self._holds.get(method)
@@ -104,10 +104,10 @@ class WebApi:
             return list(self._calls)
 
     def fail_next(self, method: str, error: str, status: int, retry_after: int | None, count: int,
-                  apply_first: bool = False) -> None:
+                  after: bool = False) -> None:
         with self._lock:
             self._failures.setdefault(method, []).extend(
-                _Failure(error, status, retry_after, apply_first) for _ in range(count))
+                _Failure(error, status, retry_after, after) for _ in range(count))
 
     def hold_next(self, method: str) -> threading.Event:
         """The next call to `method` happens at once; its answer waits until the returned event is set."""

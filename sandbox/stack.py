@@ -58,14 +58,20 @@ class LocalStack:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> LocalStack:
+    def start(self, *, bot: bool = True) -> LocalStack:
+        """Both stand-ins, then the bot (bot=False: a test runs the bot itself, in a process of its own)."""
         self.openai.start(self.host, self._ports[0])
         self.slack.start(self.host, self._ports[1])
         self.settings = self._settings()
-        self.start_bot()
+        if bot:
+            self.start_bot()
         return self
 
     def _settings(self) -> Settings:
+        return load_settings(self.bot_env())
+
+    def bot_env(self) -> dict[str, str]:
+        """The environment `finetune-bot run` needs to serve this stack's Slack and OpenAI stand-ins."""
         env = {
             "SLACK_BOT_TOKEN": self.slack.bot_token,
             "SLACK_SIGNING_SECRET": self.slack.signing_secret,
@@ -77,7 +83,7 @@ class LocalStack:
         if self.socket_mode:
             env["SLACK_APP_TOKEN"] = self.slack.app_token
         env.update(self._overrides)
-        return load_settings(env)
+        return env
 
     def start_bot(self) -> Services:
         """A new bot process, as after a restart: fresh clients and scheduler on the same database.

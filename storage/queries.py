@@ -96,35 +96,100 @@ def reply_posted(session: Session, reply_id: int, ts: str) -> None:
     )
 
 
-def finish_reply(session: Session, reply_id: int, *, text: str, model: str, now: datetime, ts: str | None = None) -> bool:
-    """Pending -> answered; False when the reply was not pending any more (failed at start-up, say)."""
+def finish_reply(
+    session: Session, reply_id: int, *, text: str, model: str, now: datetime, ts: str | None = None,
+    owner: str | None = None,
+) -> bool:
+    """Pending -> answered; False when the reply was not pending any more (failed at start-up, say), or
+    when `owner` no longer holds its lease (another process took the work over)."""
+    if owner is not None and not still_holds_reply(session, reply_id, owner):
+        return False
     values: dict[str, Any] = {"reply_text": text, "model": model, "status": ReplyStatus.ANSWERED, "answered_at": now}
     if ts is not None:
         values["ts"] = ts
     result = session.execute(
         update(Reply).where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING).values(**values)
     )
+    _end_reply_lease(session, reply_id)
     return bool(_changed(result))
 
 
-def fail_reply(session: Session, reply_id: int, reason: str) -> bool:
-    """Pending -> failed, with the reason kept for the log and status; False when it was no longer pending."""
+def fail_reply(session: Session, reply_id: int, reason: str, *, owner: str | None = None) -> bool:
+    """Pending -> failed, with the reason kept for the log and status; False when it was no longer pending
+    (or, with `owner`, when another process holds its lease)."""
+    if owner is not None and not still_holds_reply(session, reply_id, owner):
+        return False
     result = session.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
         .values(status=ReplyStatus.FAILED, error=reason)
     )
+    _end_reply_lease(session, reply_id)
     return bool(_changed(result))
 
 
-def fail_abandoned_replies(session: Session, started_before: datetime) -> int:
-    """Replies still 'pending' from before a restart will never finish: say so instead of leaving them open."""
-    result = session.execute(
-        update(Reply)
-        .where(Reply.status == ReplyStatus.PENDING, Reply.created_at < started_before)
-        .values(status=ReplyStatus.FAILED, error="the bot stopped before this answer was finished")
+# A pending reply's work is leased (rows in pipeline_leases named "reply:<id>"), renewed while it streams
+# and waits: a lease that ran out belongs to a process that died, and its reply may be taken over.
+RESUMED_NOTE = "the bot stopped while answering; answered again"  # Reply.error of a reply taken over once
+
+
+def _reply_lease(reply_id: int) -> str:
+    return f"reply:{reply_id}"
+
+
+def hold_reply(session: Session, reply_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Takes or renews the lease on a pending reply's work: True when `owner` holds it until now + ttl."""
+    return take_lease(session, _reply_lease(reply_id), owner, now, ttl)
+
+
+def still_holds_reply(session: Session, reply_id: int, owner: str) -> bool:
+    lease = session.get(PipelineLease, _reply_lease(reply_id))
+    return lease is None or lease.owner == owner
+
+
+def _end_reply_lease(session: Session, reply_id: int) -> None:
+    session.execute(delete(PipelineLease).where(PipelineLease.name == _reply_lease(reply_id)))
+
+
+def release_reply(session: Session, reply_id: int, owner: str, now: datetime) -> None:
+    """Gives the work back unfinished (it could not be started): the next sweep may take it."""
+    release_lease(session, _reply_lease(reply_id), owner, now - timedelta(microseconds=1))
+
+
+def abandoned_replies(session: Session, now: datetime, unleased_before: datetime) -> list[Reply]:
+    """Pending replies nobody works on: their lease ran out, or (claimed with no lease) they are old."""
+    pending = session.scalars(select(Reply).where(Reply.status == ReplyStatus.PENDING).order_by(Reply.id)).all()
+    if not pending:
+        return []
+    names = [_reply_lease(reply.id) for reply in pending]
+    leases = {lease.name: lease for lease in session.scalars(select(PipelineLease).where(PipelineLease.name.in_(names)))}
+    abandoned = []
+    for reply in pending:
+        lease = leases.get(_reply_lease(reply.id))
+        if (lease.expires_at < now) if lease is not None else reply.created_at < unleased_before:
+            abandoned.append(reply)
+    return abandoned
+
+
+def is_abandoned(session: Session, reply: Reply, now: datetime, unleased_before: datetime) -> bool:
+    return reply.status == ReplyStatus.PENDING and any(
+        r.id == reply.id for r in abandoned_replies(session, now, unleased_before)
     )
-    return _changed(result)
+
+
+def take_over_reply(session: Session, reply_id: int, owner: str, now: datetime, ttl: timedelta) -> Reply | None:
+    """The abandoned pending reply, now leased to `owner`; None when it finished or another process took it."""
+    reply = session.get(Reply, reply_id)
+    if reply is None or reply.status != ReplyStatus.PENDING:
+        return None
+    if not take_lease(session, _reply_lease(reply_id), owner, now, ttl):
+        return None
+    return reply
+
+
+def note_resumed(session: Session, reply_id: int) -> None:
+    """Marks a reply taken over once, so a second takeover (a crash loop) apologises instead of retrying."""
+    session.execute(update(Reply).where(Reply.id == reply_id).values(error=RESUMED_NOTE))
 
 
 def get_reply(session: Session, reply_id: int) -> Reply | None:

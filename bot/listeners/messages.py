@@ -26,6 +26,7 @@ def on_mention(
         body.get("event_id"),
         lambda: respond(client, question, context.bot_user_id or "", answering, suggestions),
         refuse=lambda: refuse(client, question),
+        unfinished=lambda: answering.unfinished(question),
     )
 
 
@@ -46,7 +47,8 @@ def on_message(
         if direct or _bot_thread(db, question):
             respond(client, question, bot_user_id, answering, suggestions)
 
-    event_work.submit(body.get("event_id"), work, refuse=lambda: refuse(client, question) if direct else None)
+    event_work.submit(body.get("event_id"), work, refuse=lambda: refuse(client, question) if direct else None,
+                      unfinished=lambda: answering.unfinished(question))
 
 
 def respond(client: WebClient, question: Question, bot_user_id: str, answering: Answering, suggestions: Suggestions) -> None:

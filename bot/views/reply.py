@@ -19,8 +19,11 @@ HINT = "Ask me something after the mention, e.g. `@finetune-bot Review this prod
 THINKING = "_Thinking…_"
 NOTHING_TO_IMPROVE = "There is no answer of mine earlier in this thread to improve yet: ask me first, then reply `better: …`."
 BUSY = ":hourglass: I'm answering a lot of questions right now and couldn't take this one. Please ask again in a minute."
+GAVE_UP = ":warning: I gave up on this answer: Slack kept refusing my messages. Please ask again in a few minutes."
+RESTARTED = ":sweat: Sorry, I was restarted twice while writing this answer. Please ask again."
 MARKDOWN_BLOCK_LIMIT = 12_000  # characters a markdown block holds
 REPLY_EVENT_TYPE = "finetune_bot_reply"
+PLACEHOLDER_EVENT_TYPE = "finetune_bot_placeholder"  # a "Thinking…" post: found again after a lost answer
 FEEDBACK_ACTION = "reply_feedback"  # the native feedback buttons: value POSITIVE or NEGATIVE
 IMPROVE_ACTION = "improve_reply"  # the "Improve" button: opens the edit modal
 POSITIVE, NEGATIVE = "positive", "negative"
@@ -59,6 +62,20 @@ def _answer_blocks(text: str, footer: str) -> list[Block]:
 def reply_metadata(reply_id: int, model: str, author: str) -> dict[str, Any]:
     """Slack message metadata on every answer: tools (the sandbox) read who answered without parsing text."""
     return {"event_type": REPLY_EVENT_TYPE, "event_payload": {"reply_id": reply_id, "model": model, "author": author}}
+
+
+def placeholder_metadata(reply_id: int) -> dict[str, Any]:
+    """On the "Thinking…" post, so a post whose answer was lost (a 500, a crash) is found, not posted twice."""
+    return {"event_type": PLACEHOLDER_EVENT_TYPE, "event_payload": {"reply_id": reply_id}}
+
+
+def placeholder_of(message: dict[str, Any]) -> int | None:
+    """The reply id a placeholder post carries, if it is one."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != PLACEHOLDER_EVENT_TYPE:
+        return None
+    reply_id = (metadata.get("event_payload") or {}).get("reply_id")
+    return reply_id if isinstance(reply_id, int) else None
 
 
 def apology(reason: str) -> str:

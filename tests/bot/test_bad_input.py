@@ -120,7 +120,7 @@ def test_a_rate_limited_upload_is_retried_by_the_poller(stack):
 
 
 def test_a_slack_failure_while_replying_leaves_no_pending_claim(stack):
-    stack.slack.fail_next("chat.update", "internal_error")
+    stack.slack.fail_next("chat.update", "cant_update_message")  # one that will not pass (tests/bot/test_reply_faults.py)
     question = stack.slack.post_as_user("U0ALICE", "C0GENERAL", f"<@{stack.slack.bot_user_id}> Review this product: a tent")
 
     def status():
@@ -129,7 +129,7 @@ def test_a_slack_failure_while_replying_leaves_no_pending_claim(stack):
             return row and row.status != "pending" and (row.status, row.error)
 
     state, error = stack.slack.wait_for(status)
-    assert state == "failed" and "internal_error" in error
+    assert state == "failed" and "cant_update_message" in error
 
 
 def test_a_notification_slack_refuses_is_retried_then_given_up_without_looking_sent(stack):

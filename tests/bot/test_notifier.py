@@ -77,7 +77,7 @@ def test_each_post_carries_its_note_in_message_metadata(db, clock, slack, client
 def test_a_post_slack_took_whose_answer_was_lost_is_found_in_the_channel_and_not_posted_again(db, clock, slack, client):
     [note_id] = enqueue(db, clock)
     first_attempt = clock.now()
-    slack.fail_next("chat.postMessage", "internal_error", status=500, apply_first=True)
+    slack.fail_next("chat.postMessage", "internal_error", status=500, after=True)
     poster = notifier(db, client, clock)
     assert poster.flush() == 0  # Slack posted it, but the bot heard a 500
     clock.advance(60)

@@ -520,3 +520,17 @@ def test_async_client_works_too(stub: OpenAIStub) -> None:
 
     plain, streamed = asyncio.run(main())
     assert plain == streamed and plain.startswith("Here is a balanced review of a lamp.")
+
+
+def test_a_held_stream_sends_its_first_pieces_then_waits_until_released(stub: OpenAIStub, client: openai.OpenAI) -> None:
+    hold = stub.hold_streams(after_pieces=2)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "Review this product: lamp"}])
+    pieces = []
+    for chunk in stream:
+        pieces.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+        if len(pieces) == 3:  # the role chunk and two pieces of the answer came; the rest waits
+            assert hold.reached.wait(5) and not hold.released.is_set()
+            stub.stream_freely()
+    assert "".join(pieces).startswith("Here is a balanced review of a lamp.")
+    assert hold.released.is_set()

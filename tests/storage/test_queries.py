@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from storage import queries
 from storage.enums import JobState, NotificationKind, ReplyStatus
-from storage.models import FineTuneJob, Reply
+from storage.models import FineTuneJob, PipelineLease, Reply
 from tests.support.factories import answered_reply as _reply
 
 
@@ -131,18 +131,38 @@ def test_the_notify_channel_follows_the_most_recent_approval(db, clock):
         assert queries.last_approved_channel(session) == "C1"
 
 
-def test_replies_left_pending_by_a_dead_process_are_marked_failed(db, clock):
+def _claim(session, clock, source_ts, owner=None):
+    reply_id = queries.claim_reply(session, channel="C1", source_ts=source_ts, thread_ts=source_ts, user_id="U1",
+                                   team_id=None, model="base", messages=[], now=clock.now())
+    if owner is not None:
+        assert queries.hold_reply(session, reply_id, owner, clock.now(), timedelta(seconds=30))
+    return reply_id
+
+
+def test_a_pending_reply_is_abandoned_once_its_lease_runs_out_and_only_one_process_takes_it_over(db, clock):
     with db.session() as session:
-        old = queries.claim_reply(session, channel="C1", source_ts="1.1", thread_ts="1.1", user_id="U1", team_id=None,
-                                  model="base", messages=[], now=clock.now())
-    clock.advance(600)
+        legacy = _claim(session, clock, "1.1")  # claimed with no lease, by a bot from before leases
+        dead = _claim(session, clock, "1.2", owner="dead-process")
+        alive = _claim(session, clock, "1.3", owner="dead-process")
+    clock.advance(31)
     with db.session() as session:
-        fresh = queries.claim_reply(session, channel="C1", source_ts="1.2", thread_ts="1.2", user_id="U1", team_id=None,
-                                    model="base", messages=[], now=clock.now())
-        assert queries.fail_abandoned_replies(session, clock.now() - timedelta(minutes=5)) == 1
+        assert queries.hold_reply(session, alive, "dead-process", clock.now(), timedelta(seconds=30))  # it renewed
+        assert [r.id for r in queries.abandoned_replies(session, clock.now(), clock.now() - timedelta(minutes=5))] == [dead]
+    clock.advance(300)
     with db.session() as session:
-        assert session.get(Reply, old).status == ReplyStatus.FAILED
-        assert session.get(Reply, fresh).status == ReplyStatus.PENDING
+        found = queries.abandoned_replies(session, clock.now(), clock.now() - timedelta(minutes=5))
+        assert [r.id for r in found] == [legacy, dead, alive]
+        assert queries.take_over_reply(session, dead, "new-process", clock.now(), timedelta(seconds=30)).id == dead
+        assert queries.take_over_reply(session, dead, "twin-process", clock.now(), timedelta(seconds=30)) is None
+        # the dead process, had it only been slow, can no longer finish what it lost
+        assert not queries.finish_reply(session, dead, text="late", model="base", now=clock.now(), owner="dead-process")
+        assert queries.finish_reply(session, dead, text="hi", model="base", now=clock.now(), owner="new-process")
+        assert queries.take_over_reply(session, dead, "twin-process", clock.now(), timedelta(seconds=30)) is None
+        assert [r.id for r in queries.abandoned_replies(session, clock.now(), clock.now() - timedelta(minutes=5))] == [
+            legacy, alive]
+    with db.session() as session:
+        assert session.get(Reply, dead).status == ReplyStatus.ANSWERED and session.get(Reply, dead).reply_text == "hi"
+        assert session.query(PipelineLease).filter_by(name=f"reply:{dead}").count() == 0
 
 
 def test_a_job_moves_only_from_the_state_its_caller_read(db, clock):
