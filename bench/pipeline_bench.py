@@ -55,11 +55,13 @@ def dataset_costs(tmp: Path) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     with db.session() as session:
-        built = build_dataset(queries.approved_replies(session), max_example_tokens=OPENAI_MAX_EXAMPLE_TOKENS)
+        built = build_dataset(queries.curated_replies(session, approved_only=True),
+                              max_example_tokens=OPENAI_MAX_EXAMPLE_TOKENS, holdout_min=50)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"dataset build + validation, {DATASET_SIZE} approved examples: {elapsed * 1000:.0f} ms, "
+    print(f"dataset build (redaction, validation, deduplication, holdout), {DATASET_SIZE} approved examples: "
+          f"{elapsed * 1000:.0f} ms, "
           f"{len(built.jsonl.encode()) / 1e6:.1f} MB of JSONL, peak Python memory {peak / 1e6:.0f} MB")
     started = time.perf_counter()
     for _ in range(20):

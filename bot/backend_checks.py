@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from bot.config import Settings
+from finetune.backend import Capabilities, method_unsupported
 
 LOCAL_EXTRA_MODULES = ("torch", "transformers", "peft", "trl", "datasets")
 INSTALL_LOCAL = "install the [local] extra where training runs: pip install 'finetune-bot[local]' (or '.[local]' in a checkout)"
@@ -76,3 +77,16 @@ def check_backend(settings: Settings) -> None:
             problems.append(problem)
     if problems:
         raise BackendNotReady(problems)
+
+
+def method_problem(settings: Settings, capabilities: Capabilities) -> str | None:
+    """FINETUNE_METHOD must be one the chosen backend trains (its capabilities say which)."""
+    if settings.method in capabilities.methods:
+        return None
+    return method_unsupported(settings.backend, settings.method)
+
+
+def check_method(settings: Settings, capabilities: Capabilities) -> None:
+    """Once the backend is built: raises BackendNotReady when it cannot train the way FINETUNE_METHOD asks."""
+    if (problem := method_problem(settings, capabilities)) is not None:
+        raise BackendNotReady([problem])

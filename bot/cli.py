@@ -47,7 +47,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
     from bot.app import HttpServer, create_app, socket_mode_handler
-    from bot.backend_checks import check_backend
+    from bot.backend_checks import check_backend, check_method
     from bot.services import build_services
     from bot.startup import check_slack, prepare
 
@@ -56,6 +56,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
     services = build_services(settings)
     worker = None
     try:
+        check_method(settings, services.pipeline.backend.capabilities)
         prepare(services)
         check_slack(services)
         app = create_app(services)
@@ -133,11 +134,10 @@ def cmd_status(env: Mapping[str, str]) -> int:
 
 def cmd_export(env: Mapping[str, str], path: str) -> int:
     """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
-    from bot.services import BackendFactory
-    from finetune.backend import Method
+    from bot.services import BackendFactory, pipeline_config
     from finetune.clock import SystemClock
-    from finetune.dataset import build_dataset
-    from storage import queries
+    from finetune.dataset import as_backend_reads
+    from finetune.pipeline import build_files
     from storage.db import Database, require_ready
 
     settings = _settings(env, require_credentials=False)
@@ -146,10 +146,11 @@ def cmd_export(env: Mapping[str, str], path: str) -> int:
     factory = BackendFactory(settings, db, SystemClock())
     try:
         backend = factory(settings.backend)  # its rules and its file format: what a job would upload
+        config = pipeline_config(settings)
         with db.session() as session:
-            built = build_dataset(queries.approved_replies(session),
-                                  max_example_tokens=backend.capabilities.max_example_tokens)
-        content = backend.trainer.write_training_file(built.jsonl, Method.SFT)
+            built = build_files(session, config, backend.capabilities)
+        content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, config.method),
+                                                      config.method)
     finally:
         factory.close()
         db.dispose()
@@ -158,7 +159,9 @@ def cmd_export(env: Mapping[str, str], path: str) -> int:
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(content)
-    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped", file=sys.stderr)
+    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped"
+          + (f"; {len(built.validation_lines)} held out for validation (not written)" if built.validation_lines else ""),
+          file=sys.stderr)
     for skipped in built.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)
     return 0

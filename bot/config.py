@@ -16,7 +16,9 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from finetune.backend import METHOD_SETTING, Method
 from finetune.cron import parse_cron
+from finetune.data_redaction import parse_patterns
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product."
@@ -30,6 +32,7 @@ DEFAULT_TOGETHER_BASE_URL = "https://api.together.ai/v1"
 DEFAULT_VLLM_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_OPENAI_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 LOCAL_WORKER_MODES = ("inside", "external")
+METHODS = {word: method for method, word in METHOD_SETTING.items()}  # FINETUNE_METHOD's words
 # Settings whose value is never echoed in a message, even when malformed: secrets, and URLs that may hold one.
 NEVER_ECHOED = SECRET_SETTINGS | {"DATABASE_URL"}
 
@@ -79,6 +82,11 @@ class Settings:
     reject_reactions: tuple[str, ...] = ("-1",)
     curator_user_ids: frozenset[str] = frozenset()  # empty: everyone's votes count
     approvals_required: int = 1
+    method: Method = Method.SFT  # FINETUNE_METHOD: supervised (approved answers) or dpo (preference pairs)
+    holdout_min: int = 50  # FINETUNE_HOLDOUT_MIN: from this many examples on a tenth is held out; 0: never
+    redact_patterns: tuple[str, ...] = ()  # REDACT_PATTERNS: extra regular expressions scrubbed from training data
+    finetune_admins: frozenset[str] = frozenset()  # who may run, cancel and export; empty: the workspace's admins and owners
+    allow_self_approval: bool = False  # True: a person's approval of their own answer counts alone (a team of one)
     log_level: str = "INFO"
 
     @property
@@ -239,6 +247,17 @@ def _user_ids(raw: str) -> frozenset[str]:
     return ids
 
 
+def _method(raw: str) -> Method:
+    return METHODS[_one_of(tuple(METHODS))(raw)]
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("use true or false")
+    return value in ("true", "1", "yes")
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -304,6 +323,13 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
         curator_user_ids=r.parsed("CURATOR_USER_IDS", defaults.curator_user_ids, _user_ids, "a list of Slack user ids"),
         approvals_required=r.parsed("APPROVALS_REQUIRED", defaults.approvals_required, _int_between(1, 100),
                                     "a whole number"),
+        method=r.parsed("FINETUNE_METHOD", defaults.method, _method, "a fine-tuning method"),
+        holdout_min=r.parsed("FINETUNE_HOLDOUT_MIN", defaults.holdout_min, _int_between(0, 10_000_000),
+                             "a number of examples (0 never holds any out)"),
+        redact_patterns=r.parsed("REDACT_PATTERNS", defaults.redact_patterns, parse_patterns,
+                                 "a list of regular expressions separated by ||"),
+        finetune_admins=r.parsed("FINETUNE_ADMINS", defaults.finetune_admins, _user_ids, "a list of Slack user ids"),
+        allow_self_approval=r.parsed("ALLOW_SELF_APPROVAL", defaults.allow_self_approval, _boolean, "true or false"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
     if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):

@@ -19,14 +19,17 @@ from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
 from bot.suggestions import Suggestions
+from bot.workspace import InstalledTeam, is_admin_or_owner
 from finetune.backend import Backend
 from finetune.backends.openai import build_openai_backend
 from finetune.backends.registry import BackendNotConfigured, Backends
 from finetune.chat import ChatModel, ChatSmokeTest
 from finetune.clock import Clock, SystemClock
+from finetune.data_redaction import Redactor
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.scheduler import FinetuneScheduler
+from finetune.stewards import Stewards
 from storage.db import Database
 from storage.queries import Curation
 
@@ -34,6 +37,8 @@ from storage.queries import Curation
 # the SDK's default; job creation turns them off for its one call (finetune.backends.openai).
 OPENAI_RETRIES = 2
 BACKEND_HTTP_TIMEOUT = 30.0  # seconds, for the Together and vLLM HTTP clients
+# users.info is asked while a slash command waits for its ack (3 s): one try, bounded, never a Retry-After sleep
+ADMIN_LOOKUP_TIMEOUT = 2
 
 
 class BackendFactory:
@@ -81,7 +86,14 @@ class BackendFactory:
 
 
 def curation_of(settings: Settings) -> Curation:
-    return Curation(curators=settings.curator_user_ids, required=settings.approvals_required)
+    return Curation(curators=settings.curator_user_ids, required=settings.approvals_required,
+                    self_approval=settings.allow_self_approval)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
+                          method=settings.method, curation=curation_of(settings), holdout_min=settings.holdout_min,
+                          redactor=Redactor(settings.redact_patterns))
 
 
 def local_hyperparameters(settings: Settings, kind: Any) -> Any:
@@ -107,6 +119,8 @@ class Services:
     event_work: EventWork
     scheduler: FinetuneScheduler
     backend_factory: BackendFactory | None = None
+    installed_team: InstalledTeam | None = None  # set by build_services; the team auth.test names
+    stewards: Stewards | None = None  # set by build_services; who may run, cancel and export
 
     def listener_context(self) -> dict[str, Any]:
         """What listeners may ask for by argument name (Bolt injects context keys)."""
@@ -121,6 +135,8 @@ class Services:
             "suggestions": self.suggestions,
             "event_work": self.event_work,
             "curation": self.pipeline.config.curation,
+            "installed_team": self.installed_team,
+            "stewards": self.stewards,
         }
 
     def close(self) -> None:
@@ -153,8 +169,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         db,
         backends,
         clock,
-        PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
-                       curation=curation_of(settings)),
+        pipeline_config(settings),
         ChatSmokeTest(chat, settings.system_prompt),
     )
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)
@@ -172,7 +187,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         after_run=[notifier.flush, event_work.forget_old_event_ids, partial(resume_replies, answering, slack, event_work)],
     )
     suggestions = Suggestions(db, clock, approve_reaction)
+    lookup = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=ADMIN_LOOKUP_TIMEOUT,
+                       retry_handlers=[])
+    stewards = Stewards(settings.finetune_admins, clock, lambda user: is_admin_or_owner(lookup, user))
     return Services(
         settings, clock, db, openai_client, backends, slack, pipeline, reply_model, notifier, answering, suggestions,
-        event_work, scheduler, factory,
+        event_work, scheduler, factory, installed_team=InstalledTeam(slack), stewards=stewards,
     )

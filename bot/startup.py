@@ -20,7 +20,12 @@ def prepare(services: Services) -> None:
 
 
 def check_slack(services: Services) -> None:
-    """Asks Slack who the token belongs to before serving: a rejected token fails the start in one line."""
-    identity = services.slack.auth_test()
-    log.info("connected to Slack workspace %s as %s", identity.get("team"), identity.get("user"))
+    """Asks Slack who the token belongs to before serving: a rejected token fails the start in one line.
+
+    The answer's team_id is the one workspace served from then on (bot.listeners.workspace).
+    """
+    assert services.installed_team is not None, "build_services sets it"
+    identity = services.installed_team.learn()
+    log.info("connected to Slack workspace %s (%s) as %s", identity.get("team"), identity.get("team_id"),
+             identity.get("user"))
 

@@ -9,6 +9,7 @@ from bot.answering import crash_reason
 from bot.questions import Question
 from bot.views import reply as view
 from finetune.clock import Clock
+from finetune.votes import links_in
 from storage import queries
 from storage.db import Database
 
@@ -51,7 +52,7 @@ class Suggestions:
                 channel=question.channel,
                 thread_ts=question.thread_ts,
                 text=text,
-                blocks=view.suggestion_blocks(text, question.user, self.approve_reaction),
+                blocks=view.suggestion_blocks(text, question.user, self.approve_reaction, links_in(text)),
                 metadata=view.reply_metadata(reply_id, original_model, question.user),
             )
         except Exception as exc:

@@ -45,6 +45,15 @@ class Method(StrEnum):
     DPO = "dpo"
 
 
+METHOD_SETTING = {Method.SFT: "supervised", Method.DPO: "dpo"}  # FINETUNE_METHOD's words for each method
+
+
+def method_unsupported(backend: str, method: Method) -> str:
+    """Said at start-up and by a run: the backend's capabilities lack the method FINETUNE_METHOD asks for."""
+    return (f"The {backend} backend cannot train with FINETUNE_METHOD={METHOD_SETTING[method]}: set "
+            "FINETUNE_METHOD=supervised, or choose a backend that offers it.")
+
+
 class RunStatus(StrEnum):
     """A run's status, the same words whichever backend trains. UNKNOWN is never terminal."""
 

@@ -56,6 +56,6 @@ def save_correction(db: Database, clock: Clock, curation: Curation, *, channel: 
         if text == (latest.text if latest else reply.reply_text):
             return Saved(CorrectionResult.UNCHANGED, reply.thread_ts)
         queries.add_correction(session, reply, user, text, source, now)
-        queries.add_approval(session, reply, user, IMPROVE_SIGNAL, now, positive=True)
+        queries.add_approval(session, reply, user, IMPROVE_SIGNAL, now, positive=True, recast_before=now)
         log.info("reply %s corrected by %s (%s characters, from %s)", reply.id, user, len(text), source)
         return Saved(CorrectionResult.SAVED, reply.thread_ts)

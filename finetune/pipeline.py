@@ -19,17 +19,21 @@ from finetune.backend import (
     Backend,
     BackendError,
     BackendRefused,
+    Capabilities,
     Method,
     NoSuchRun,
     RunStatus,
     TrainingRequest,
     TrainingRun,
+    method_unsupported,
 )
 from finetune.backends.registry import Backends
 from finetune.chat import ChatError
 from finetune.clock import Clock
-from finetune.dataset import build_dataset
+from finetune.data_redaction import NO_EXTRA, Redactor
+from finetune.dataset import BuiltDataset, as_backend_reads, build_dataset
 from finetune.lease import BUSY, LEASE_TTL, Lease
+from finetune.preferences import build_preferences
 from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, TERMINAL, JobState, check_transition
 from finetune.views import JobNotice, JobView, Outcome, PipelineStatus, TickResult
 from storage import queries
@@ -48,6 +52,8 @@ class TrainingFile:
     examples: int
     skipped: list[dict[str, Any]]  # {"reply_id", "problems"} for each approved example left out
     backend: str
+    held_out: int = 0  # examples that would go to the validation file instead
+    method: Method = Method.SFT
 
 
 class SmokeTest(Protocol):
@@ -67,6 +73,8 @@ class PipelineConfig:
     max_attempts: int = 5  # passing backend errors in a row before a job is given up
     max_deploy_attempts: int = 10  # failed deploys (or smoke tests) in a row before a trained job is given up
     curation: Curation = EVERYONE  # whose approvals make an example, and how many
+    holdout_min: int = 50  # FINETUNE_HOLDOUT_MIN: from this many examples on, a tenth is held out (0: never)
+    redactor: Redactor = NO_EXTRA  # what is scrubbed from every text before it enters a file (REDACT_PATTERNS)
 
 
 class Pipeline:
@@ -186,12 +194,16 @@ class Pipeline:
 
     def training_file(self) -> TrainingFile:
         """The file a job would upload now, in the configured backend's format, and what was left out. Read-only."""
-        backend = self.backend
+        backend, method = self.backend, self.config.method
         with self.db.session() as session:
-            built = build_dataset(queries.approved_replies(session, self.config.curation),
-                                  max_example_tokens=backend.capabilities.max_example_tokens)
-        content = backend.trainer.write_training_file(built.jsonl, self.config.method)
-        return TrainingFile(f"finetune-bot-{backend.name}-training.jsonl", content, len(built), built.skipped, backend.name)
+            built = self.build(session)
+        content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, method), method)
+        return TrainingFile(f"finetune-bot-{backend.name}-training.jsonl", content, len(built), built.skipped, backend.name,
+                            held_out=len(built.validation_lines), method=method)
+
+    def build(self, session: Session) -> BuiltDataset:
+        """The files a job would train on now, by the configured backend's rules."""
+        return build_files(session, self.config, self.backend.capabilities)
 
     def restore(self, model: str) -> bool:
         """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""
@@ -224,8 +236,9 @@ class Pipeline:
         rules = self.rules
         if (no := decision.before_building(backlog, trigger, rules)) is not None:
             return no
-        built = build_dataset(queries.approved_replies(session, self.config.curation),
-                              max_example_tokens=self.backend.capabilities.max_example_tokens)
+        if self.config.method not in self.backend.capabilities.methods:
+            return TickResult(Outcome.REFUSED, method_unsupported(self.backend.name, self.config.method))
+        built = self.build(session)
         candidate = decision.Candidate(
             valid=len(built),
             new=len(set(built.reply_ids) - queries.trained_reply_ids(session)),
@@ -237,7 +250,8 @@ class Pipeline:
             return no
         now = self.clock.now()
         dataset = queries.create_dataset(
-            session, reply_ids=built.reply_ids, jsonl=built.jsonl, sha256=built.sha256, skipped=built.skipped, now=now
+            session, reply_ids=built.covered_ids, jsonl=built.jsonl, sha256=built.sha256, skipped=built.skipped, now=now,
+            validation_jsonl=built.validation_jsonl, example_count=len(built),
         )
         job_id = queries.create_job(
             session,
@@ -255,7 +269,8 @@ class Pipeline:
                 updated_at=now,
             ),
         )
-        log.info("job %s prepared: %s examples (%s skipped), trigger=%s", job_id, len(built), len(built.skipped), trigger)
+        log.info("job %s prepared (%s): %s examples, %s held out, %s skipped, %s merged; trigger=%s", job_id,
+                 self.config.method, len(built), len(built.validation_lines), len(built.skipped), len(built.merged), trigger)
         return job_id
 
     # --- walking the state machine ----------------------------------------------------------------
@@ -300,17 +315,23 @@ class Pipeline:
             job = queries.require_job(session, job_id)
             backend = self._backend_of(job)
             filename = f"finetune-bot-dataset-{job.dataset_id}.jsonl"
-            jsonl, method = job.dataset.jsonl, Method(job.method)
+            jsonl, validation, method = job.dataset.jsonl, job.dataset.validation_jsonl, Method(job.method)
+        rules = backend.capabilities
         try:
-            content = backend.trainer.write_training_file(jsonl, method)
-            file_id = backend.trainer.stage(filename, content)
+            file_id = backend.trainer.stage(filename, backend.trainer.write_training_file(
+                as_backend_reads(jsonl, rules, method), method))
+            validation_id = None
+            if validation:
+                validation_id = backend.trainer.stage(
+                    filename.replace("-dataset-", "-validation-"),
+                    backend.trainer.write_training_file(as_backend_reads(validation, rules, method), method))
         except BackendError as exc:
             self._backend_failed(job_id, JobState.PREPARING, exc, "upload")
             return False
         with self.db.session() as session:
             moved = self._transition(
                 session, job_id, JobState.PREPARING, JobState.UPLOADED,
-                file_id=file_id, attempts=0, error_message=None, error_code=None,
+                file_id=file_id, validation_file_id=validation_id, attempts=0, error_message=None, error_code=None,
             )
         if moved:
             log.info("job %s staged training file %s at the %s backend", job_id, file_id, backend.name)
@@ -324,6 +345,7 @@ class Pipeline:
             request = TrainingRequest(
                 key=idempotency_key(job), base_model=job.base_model, training_file=job.file_id,
                 method=Method(job.method), suffix=job.suffix, hyperparameters=dict(job.hyperparameters or {}),
+                validation_file=job.validation_file_id,
             )
         try:
             # An earlier attempt may have created the run and then lost the answer, or lost our record of
@@ -572,6 +594,16 @@ class Pipeline:
                 view = replace(view, advice=self._backend_of(job).how_to_switch or None)
             queries.enqueue_notification(session, kind, JobNotice(kind, view).payload(), now)
         return True
+
+
+def build_files(session: Session, config: PipelineConfig, capabilities: Capabilities) -> BuiltDataset:
+    """The training and validation files from the curated replies now (FINETUNE_METHOD: approved examples, or
+    preference pairs), redacted, each conversation once, with the stable holdout. Read-only."""
+    limits: dict[str, Any] = {"max_example_tokens": capabilities.max_example_tokens, "redact": config.redactor,
+                              "holdout_min": config.holdout_min}
+    if config.method is Method.DPO:
+        return build_preferences(queries.curated_replies(session, config.curation), **limits)
+    return build_dataset(queries.curated_replies(session, config.curation, approved_only=True), **limits)
 
 
 # how long a person's /finetune run or cancel waits for a lease another holder may have left by dying

@@ -19,6 +19,9 @@ BANNER = """
 
   Ask the bot (@finetune-bot Review this product: ...), react with a thumbs-up on replies you like,
   then type /finetune run (or wait for the tick, every minute here) and watch the model swap.
+  Self-approval is on here (ALLOW_SELF_APPROVAL=true): you may approve your own `better: …` answers.
+  In a real workspace it is off, and someone else has to approve what a person wrote.
+  alice is the workspace's owner, so she may run /finetune run; bob may not.
   Data is kept in data/sandbox.db and data/sandbox-standins.json; `python -m sandbox --reset`
   starts clean. Ctrl-C stops.
 """

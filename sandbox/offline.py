@@ -12,10 +12,13 @@ SANDBOX_DB = Path("data") / "sandbox.db"
 SANDBOX_STATE = Path("data") / "sandbox-standins.json"
 
 # Fast enough to see the whole loop in under two minutes: a tick every minute, short job phases.
+# One person tries the sandbox alone, so their own `better: …` answers may be approved by themselves
+# (ALLOW_SELF_APPROVAL); the banner says so. In a real workspace someone else must approve them.
 SANDBOX_SETTINGS = {
     "FINETUNE_SCHEDULE": "* * * * *",
     "FINETUNE_POLL_SECONDS": "2",
     "FINETUNE_SUFFIX": "sandbox",
+    "ALLOW_SELF_APPROVAL": "true",
 }
 SANDBOX_DURATIONS = JobDurations(validating_files=2, queued=2, running=4)
 

@@ -25,6 +25,7 @@ from sandbox import openai_stub_errors as errors
 from sandbox.clock import ManualClock
 from sandbox.openai_stub_errors import ApiError
 from sandbox.openai_stub_jobs import (
+    DPO_MODELS,
     FINE_TUNABLE_MODELS,
     JobDurations,
     JobRecord,
@@ -34,6 +35,7 @@ from sandbox.openai_stub_jobs import (
     check_metadata,
     check_suffix,
     check_training_file,
+    method_type,
     parse_hyperparameters,
 )
 from sandbox.openai_stub_replies import (
@@ -488,12 +490,16 @@ class OpenAIStub:
                            param="model", code="model_not_available")
         training_file = self._fine_tune_file(body, "training_file")
         validation_file = self._fine_tune_file(body, "validation_file") if body.get("validation_file") else None
+        method = method_type(body)
+        if method == "dpo" and FINE_TUNABLE_MODELS[model] not in DPO_MODELS:
+            raise ApiError(400, f"Model {model} does not support the 'dpo' fine-tuning method.", param="model",
+                           code="model_not_available")
         seed = body.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise errors.invalid_type("seed", "an integer", seed)
         job = self._new_job(FINE_TUNABLE_MODELS[model], training_file, validation_file,
                             check_suffix(body.get("suffix")), check_metadata(body.get("metadata")),
-                            seed, parse_hyperparameters(body))
+                            seed, parse_hyperparameters(body), method)
         self._jobs[job.id] = job
         self._revision += 1
         return json_response(job.to_dict(self._tick()))
@@ -509,8 +515,9 @@ class OpenAIStub:
         return file_id
 
     def _new_job(self, model: str, training_file: str, validation_file: str | None, suffix: str | None,
-                 metadata: dict[str, str] | None, seed: int | None, requested: dict[str, Any]) -> JobRecord:
-        check = check_training_file(self._contents[training_file])
+                 metadata: dict[str, str] | None, seed: int | None, requested: dict[str, Any],
+                 method: str = "supervised") -> JobRecord:
+        check = check_training_file(self._contents[training_file], method=method)
         resolved = _resolve_hyperparameters(requested, check.n_examples, model)
         job_id = self._new_id("ftjob-", 24)
         training_error, self._next_job_error = self._next_job_error, None
@@ -522,16 +529,17 @@ class OpenAIStub:
             trained_tokens=check.word_count * resolved["n_epochs"],
             fine_tuned_model=f"ft:{model}:{self._organization}:{suffix or ''}:{self._new_id('', 8)}",
             result_file=self._new_id("file-", 22),
-            validation_error=self._validation_error(check.problem, validation_file),
-            training_error=training_error)
+            validation_error=self._validation_error(check.problem, validation_file, method),
+            training_error=training_error, method=method)
 
-    def _validation_error(self, training_problem: str | None, validation_file: str | None) -> dict[str, Any] | None:
+    def _validation_error(self, training_problem: str | None, validation_file: str | None,
+                          method: str = "supervised") -> dict[str, Any] | None:
         """What validating_files will find: checked now (files are immutable), revealed when the phase ends."""
         if training_problem:
             return {"code": "invalid_training_file", "param": "training_file",
                     "message": f"The job failed due to an invalid training file. {training_problem}"}
         if validation_file:
-            problem = check_training_file(self._contents[validation_file], min_examples=1).problem
+            problem = check_training_file(self._contents[validation_file], min_examples=1, method=method).problem
             if problem:
                 return {"code": "invalid_validation_file", "param": "validation_file",
                         "message": f"The job failed due to an invalid validation file. {problem}"}
@@ -712,7 +720,7 @@ def _limit(raw: str | None, default: int, maximum: int) -> int:
 def _resolve_hyperparameters(requested: dict[str, Any], n_examples: int, model: str) -> dict[str, Any]:
     """'auto' replaced by the numbers OpenAI would pick for this data set."""
     auto = {"n_epochs": auto_n_epochs(n_examples), "batch_size": auto_batch_size(n_examples),
-            "learning_rate_multiplier": auto_learning_rate_multiplier(model)}
+            "learning_rate_multiplier": auto_learning_rate_multiplier(model), "beta": 0.1}
     return {key: auto[key] if value == "auto" else value for key, value in requested.items()}
 
 

@@ -26,6 +26,11 @@ FINE_TUNABLE_MODELS: dict[str, str] = {
     "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
 }
 TRAINING_ROLES = ("system", "user", "assistant", "tool")
+METHODS = ("supervised", "dpo")
+PREFERENCE_KEYS = ("input", "preferred_output", "non_preferred_output")
+# the models OpenAI's DPO guide lists (developers.openai.com/api/docs/guides/direct-preference-optimization)
+DPO_MODELS = frozenset({"gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14",
+                        "gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"})
 MIN_TRAINING_EXAMPLES = 10
 MAX_SUFFIX = 64
 MAX_METADATA_PAIRS = 16
@@ -62,8 +67,10 @@ class TrainingCheck:
     problem: str | None  # None when the file is usable
 
 
-def check_training_file(content: bytes, *, min_examples: int = MIN_TRAINING_EXAMPLES) -> TrainingCheck:
-    """Validates chat-format JSONL; the first problem found is reported, like OpenAI does."""
+def check_training_file(content: bytes, *, min_examples: int = MIN_TRAINING_EXAMPLES,
+                        method: str = "supervised") -> TrainingCheck:
+    """Validates chat-format JSONL (preference JSONL for method "dpo"); the first problem found is reported, like
+    OpenAI does."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,8 +78,9 @@ def check_training_file(content: bytes, *, min_examples: int = MIN_TRAINING_EXAM
     words = len(text.split())
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     examples: list[TrainingExample] = []
+    parse = _parse_preference if method == "dpo" else _parse_example
     for number, line in lines:
-        example = _parse_example(line, number)
+        example = parse(line, number)
         if isinstance(example, str):
             return TrainingCheck(len(lines), words, (), example)
         examples.append(example)
@@ -99,6 +107,36 @@ def _parse_example(line: str, number: int) -> TrainingExample | str:
     if not any(m["role"] == "assistant" for m in messages):
         return f"Invalid file format. Line {number}: each example must contain at least one assistant message."
     return _example_from(messages)
+
+
+def _parse_preference(line: str, number: int) -> TrainingExample | str:
+    """One DPO line: {"input": {"messages": [...]}, "preferred_output": [assistant], "non_preferred_output": [assistant]}."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return f"Invalid file format. Line {number}: the line is not valid JSON."
+    if not isinstance(record, dict):
+        return f"Invalid file format. Line {number}: each line must be a JSON object."
+    missing = [key for key in PREFERENCE_KEYS if key not in record]
+    if missing:
+        return f"Invalid file format. Line {number}: missing required key(s) {', '.join(missing)} for a DPO example."
+    inputs = record["input"]
+    messages = inputs.get("messages") if isinstance(inputs, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return f'Invalid file format. Line {number}, key "input.messages": expected a non-empty list of messages.'
+    for index, message in enumerate(messages, 1):
+        problem = _message_problem(message)
+        if problem:
+            return f"Invalid file format. Line {number}, input message {index}: {problem}"
+    outputs = []
+    for key in PREFERENCE_KEYS[1:]:
+        output = record[key]
+        if (not isinstance(output, list) or len(output) != 1 or not isinstance(output[0], dict)
+                or output[0].get("role") != "assistant" or not isinstance(output[0].get("content"), str)):
+            return f'Invalid file format. Line {number}, key "{key}": expected exactly one assistant message with content.'
+        outputs.append(output[0]["content"])
+    users = [m for m in messages if m["role"] == "user"]
+    return TrainingExample(user=users[-1]["content"] if users else "", assistant=outputs[0])
 
 
 def _message_problem(message: object) -> str | None:
@@ -139,21 +177,36 @@ def auto_learning_rate_multiplier(model: str) -> float:
     return 2.0 if model.startswith("gpt-3.5") else 1.8
 
 
+def method_type(body: dict[str, Any]) -> str:
+    """The job's method: "supervised" (also when absent) or "dpo"; this sandbox trains no other."""
+    method = body.get("method")
+    if method is None:
+        return "supervised"
+    if not isinstance(method, dict):
+        raise invalid_type("method", "an object", method)
+    kind = method.get("type")
+    if kind not in METHODS:
+        raise invalid_value("method.type", f"Invalid value: '{kind}'. This sandbox supports the 'supervised' and "
+                                           "'dpo' fine-tuning methods.")
+    return str(kind)
+
+
 def parse_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
-    """Requested values ("auto" when absent), from `method.supervised` or the deprecated top-level field."""
+    """Requested values ("auto" when absent), from `method.<type>` or the deprecated top-level field (supervised only)."""
+    kind = method_type(body)
     method = body.get("method")
     nested: object = None
-    if method is not None:
-        if not isinstance(method, dict):
-            raise invalid_type("method", "an object", method)
-        if method.get("type", "supervised") != "supervised":
-            raise invalid_value("method.type", f"Invalid value: '{method.get('type')}'. This sandbox only "
-                                               "supports the 'supervised' fine-tuning method.")
-        supervised = method.get("supervised")
-        nested = supervised.get("hyperparameters") if isinstance(supervised, dict) else None
+    if isinstance(method, dict):
+        settings = method.get(kind)
+        nested = settings.get("hyperparameters") if isinstance(settings, dict) else None
     top = body.get("hyperparameters")
+    if kind == "dpo" and top is not None:
+        raise invalid_value("hyperparameters", "The top-level 'hyperparameters' are for supervised jobs only; give a DPO "
+                                               "job's in method.dpo.hyperparameters.")
     requested = {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
-    for source, prefix in ((top, "hyperparameters"), (nested, "method.supervised.hyperparameters")):
+    if kind == "dpo":
+        requested["beta"] = "auto"
+    for source, prefix in ((top, "hyperparameters"), (nested, f"method.{kind}.hyperparameters")):
         if source is None:
             continue
         if not isinstance(source, dict):
@@ -168,6 +221,7 @@ _HP_LIMITS: dict[str, tuple[float, float, bool]] = {  # name -> (min, max, integ
     "n_epochs": (1, 50, True),
     "batch_size": (1, 256, True),
     "learning_rate_multiplier": (0.0, 10.0, False),
+    "beta": (0.0, 2.0, False),
 }
 
 
@@ -243,6 +297,7 @@ class JobRecord:
     training_error: dict[str, Any] | None = None  # fails when running ends
     cancelled_at: float | None = None
     results_published: bool = field(default=False)
+    method: str = "supervised"  # "supervised" or "dpo"
 
     def transitions(self) -> list[tuple[float, str]]:
         """(time, status) for each phase the job enters, ignoring cancellation."""
@@ -298,7 +353,7 @@ class JobRecord:
             "estimated_finish": int(math.ceil(end)) if status in ("queued", "running") else None,
             "integrations": [],
             "metadata": dict(self.metadata) if self.metadata is not None else None,
-            "method": {"type": "supervised", "supervised": {"hyperparameters": dict(hyperparameters)}},
+            "method": {"type": self.method, self.method: {"hyperparameters": dict(hyperparameters)}},
         }
 
     def _error(self, status: str) -> dict[str, Any] | None:

@@ -64,6 +64,17 @@ class EventsDriver:
         raw = urllib.parse.urlencode(form).encode("utf-8")
         return self.post_raw(raw, "application/x-www-form-urlencoded", None, None, signature, timestamp)
 
+    def post_interaction(
+        self,
+        payload: dict,
+        *,
+        signature: str | None = None,
+        timestamp: int | None = None,
+    ) -> Response:
+        """POST an interaction (button click, shortcut, modal submission): form-encoded, one `payload` field of JSON."""
+        raw = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode("utf-8")
+        return self.post_raw(raw, "application/x-www-form-urlencoded", None, None, signature, timestamp)
+
     def post_raw(
         self,
         raw: bytes,

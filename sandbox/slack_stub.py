@@ -10,6 +10,10 @@ and the playground use; the parts live beside it, one concern each:
     slack_stub_events     Events API payloads and their event_callback envelope
     slack_stub_delivery   handing events/commands to the app: HTTP or socket, ack timeout, redelivery
     slack_stub_commands   slash commands, their acks and response_urls
+    slack_stub_interactions  button clicks, message shortcuts, modal submissions; trigger_ids; their response_urls
+    slack_stub_views      modals: views.open/update/push and what submitting one does
+    slack_stub_files      files_upload_v2's three steps, shared files, conversations.open
+    slack_stub_scopes     the OAuth scope each Web API method needs
     slack_stub_api        the Web API methods
     slack_stub_wire       argument parsing, error bodies, ts comparison, cursors
     slack_stub_http       the HTTP server in front of the Web API and response_urls
@@ -27,12 +31,15 @@ from sandbox.slack_stub_api import ApiCall, WebApi
 from sandbox.slack_stub_commands import SlashCommands
 from sandbox.slack_stub_delivery import MAX_RETRIES, Delivery, EventDelivery
 from sandbox.slack_stub_events import SlackEvents
+from sandbox.slack_stub_files import Files
 from sandbox.slack_stub_http import SlackHTTPServer
+from sandbox.slack_stub_interactions import ActionHooks, Interaction, InteractionPayloads, Triggers, find_action
 from sandbox.slack_stub_objects import IdCounter, Identity, SlackObjects, team_domain
+from sandbox.slack_stub_views import Views
 from sandbox.slack_stub_wire import ApiError
 from sandbox.slack_stub_workspace import Listener, Workspace
 
-__all__ = ["SlackStub", "ApiCall", "ApiError", "Delivery", "Listener", "MAX_RETRIES", "Workspace"]
+__all__ = ["SlackStub", "ApiCall", "ApiError", "Delivery", "Interaction", "Listener", "MAX_RETRIES", "Workspace"]
 
 
 class SlackStub:
@@ -68,8 +75,13 @@ class SlackStub:
         self._objects = SlackObjects(identity, self.workspace, self._ids)
         self._events = SlackEvents(identity, self.workspace, self._ids)
         self._delivery = EventDelivery(self.socket, signing_secret, ack_timeout, self._stopped)
-        self._commands = SlashCommands(self._objects, self._events, self._delivery)
-        self._api = WebApi(self._objects, self._events, self._delivery, self.socket,
+        self._triggers = Triggers(self._objects)
+        self._commands = SlashCommands(self._objects, self._events, self._delivery, self._triggers)
+        self._payloads = InteractionPayloads(self._objects)
+        self._action_hooks = ActionHooks(self._objects, self._events, self._delivery)
+        self._views = Views(self._objects, self._triggers, self._payloads, self._delivery)
+        self._files = Files(self._objects, self._events, self._delivery)
+        self._api = WebApi(self._objects, self._events, self._delivery, self.socket, self._views, self._files,
                            bot_token=bot_token, app_token=app_token)
         self._http: SlackHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -92,9 +104,11 @@ class SlackStub:
         """Serve the Web API (and response_urls) over HTTP, plus the Socket Mode WebSocket server."""
         if self._http is not None:
             raise RuntimeError("SlackStub already started")
-        self._http = SlackHTTPServer((host, port), self.call_api, self.post_response_url)
+        self._http = SlackHTTPServer((host, port), self.call_api, self.post_response_url, self._action_hooks.post,
+                                     self._files.receive)
         bound_host, bound_port = self._http.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}/"
+        self._files.base_url = self.base_url
         self.api_url = self.base_url + "api/"
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-stub-http", daemon=True
@@ -124,8 +138,11 @@ class SlackStub:
 
     # ------------------------------------------------------------- workspace API
 
-    def add_user(self, user_id: str, name: str, real_name: str | None = None, *, is_bot: bool = False) -> dict:
-        return self.workspace.add_user(self._objects.user(user_id, name, real_name, is_bot))
+    def add_user(self, user_id: str, name: str, real_name: str | None = None, *, is_bot: bool = False,
+                 is_admin: bool = False, is_owner: bool = False, is_primary_owner: bool = False) -> dict:
+        """A member (users.info shows is_admin/is_owner as given; an owner is an admin too)."""
+        return self.workspace.add_user(self._objects.user(user_id, name, real_name, is_bot, is_admin=is_admin,
+                                                          is_owner=is_owner, is_primary_owner=is_primary_owner))
 
     def add_channel(
         self, channel_id: str, name: str, *, is_im: bool = False, user: str | None = None, is_private: bool = False
@@ -150,6 +167,35 @@ class SlackStub:
     def ephemerals(self) -> list[dict]:
         """chat.postEphemeral posts and slash-command responses: {channel, user, text, blocks, ts, ...}."""
         return self.workspace.ephemerals()
+
+    def ephemerals_for(self, user: str, channel: str | None = None) -> list[dict]:
+        """What only `user` was shown (optionally in one conversation), oldest first; `source` says how it came."""
+        return [e for e in self.workspace.ephemerals() if e["user"] == user and channel in (None, e["channel"])]
+
+    def open_views(self, user: str) -> list[dict]:
+        """The modal views `user` has open, the one on top last (empty when none is open)."""
+        return self._views.open_views(user)
+
+    def view_errors(self, view_id: str) -> dict[str, str]:
+        """The errors (block_id -> message) the app's last response_action showed beside a view's inputs."""
+        return dict(self._views.errors.get(view_id, {}))
+
+    def files_in(self, channel: str) -> list[dict]:
+        """Files shared in a conversation, oldest first, each file object with its bytes under "content"."""
+        return self._files.shared_in(channel)
+
+    def dm_with(self, user: str) -> str | None:
+        """The id of the bot's DM with `user`, if one is open."""
+        return next((c["id"] for c in self.workspace.channels() if c.get("is_im") and c.get("user") == user), None)
+
+    def dm_files(self, user: str) -> list[dict]:
+        """Files the bot sent `user` in their DM."""
+        dm = self.dm_with(user)
+        return self.files_in(dm) if dm else []
+
+    def grant_scopes(self, scopes: set[str] | frozenset[str] | None) -> None:
+        """The bot token's OAuth scopes, as the installed app's manifest granted them; None (default) grants all."""
+        self._api.scopes = frozenset(scopes) if scopes is not None else None
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call `callback(record)` on every workspace change; returns the unsubscribe function."""
@@ -230,7 +276,7 @@ class SlackStub:
         name = getattr(predicate, "__qualname__", repr(predicate))
         calls = [f"{c.method} -> {c.response.get('error') or 'ok'}" for c in self.calls[-8:]]
         deliveries = [
-            f"{d.body.get('event', {}).get('type') or d.body.get('command')} {d.event_id or ''} "
+            f"{d.body.get('event', {}).get('type') or d.body.get('command') or d.body.get('type')} {d.event_id or ''} "
             f"attempt={d.attempt} via {d.transport}: {'timeout' if d.timed_out else d.status}"
             for d in self.deliveries[-8:]
         ]
@@ -280,25 +326,61 @@ class SlackStub:
         message = self.workspace.react(user, channel, ts, name, add=False)
         self._deliver_event(self._events.reaction("reaction_removed", user, channel, message, name))
 
-    def slash_command(self, user: str, channel: str, command: str, text: str = "") -> dict:
-        """Invoke a slash command; returns {"status", "ack", "response_url"}; the ack shows as an ephemeral."""
+    def slash_command(self, user: str, channel: str, command: str, text: str = "", *, team_id: str | None = None) -> dict:
+        """Invoke a slash command; returns {"status", "ack", "response_url"}; the ack shows as an ephemeral.
+
+        team_id: as if sent from another workspace (a distributed app's other installs), for tests of who may steer.
+        """
         user_obj = self._require_user(user)
         channel = self._require_channel(channel)
-        return self._commands.invoke(user_obj, channel, command, text, self.base_url)
+        return self._commands.invoke(user_obj, channel, command, text, self.base_url, team_id=team_id)
+
+    def click(self, user: str, channel: str, ts: str, action_id: str, *, value: str | None = None,
+              team_id: str | None = None) -> Interaction:
+        """A person clicks a button the message shows; sends block_actions and returns what became of it."""
+        return self._block_action(user, channel, ts, action_id, value, None, team_id)
+
+    def feedback(self, user: str, channel: str, ts: str, *, positive: bool = True, action_id: str | None = None,
+                 team_id: str | None = None) -> Interaction:
+        """A click on the message's feedback buttons (context_actions): the positive or the negative one."""
+        message = self._require_message(channel, ts)
+        _, element = find_action(message, action_id, None, kind="feedback_buttons")
+        side = next(b for b in self._feedback_buttons(message, element["action_id"]) if b[0] == positive)
+        return self._block_action(user, channel, ts, element["action_id"], side[1], "feedback_buttons", team_id)
+
+    def shortcut(self, user: str, channel: str, ts: str, callback_id: str, *, team_id: str | None = None) -> Interaction:
+        """A message shortcut from the message's "more actions" menu; sends message_action."""
+        user_obj = self._require_user(user)
+        channel = self._require_channel(channel)
+        message = self._require_message(channel, ts)
+        payload = self._payloads.message_action(
+            user_obj, channel, message, callback_id, trigger_id=self._triggers.issue(user),
+            response_url=self._action_hooks.open(self.base_url, self._hook_context(user, channel, message)),
+            team_id=team_id,
+        )
+        return Interaction(payload, *self._delivery.deliver_interaction(payload))
+
+    def submit_view(self, user: str, values: dict[str, str] | None = None) -> Interaction:
+        """Submit the modal on top of `user`'s stack: inputs as shown, `values` (block_id -> text) typed over them."""
+        return self._views.submit(self._require_user(user), values)
+
+    def close_view(self, user: str) -> Interaction | None:
+        """Close the modal on top (Cancel); view_closed goes to the app only when the view asked to be told."""
+        return self._views.close(self._require_user(user))
 
     # ------------------------------------------------------------- low-level event delivery
 
     def send_event(
         self, event: dict, *, event_id: str | None = None, retry_num: int | None = None,
-        retry_reason: str | None = None,
+        retry_reason: str | None = None, team_id: str | None = None,
     ) -> int:
         """Wrap `event` in an event_callback body and deliver it; returns the final status (0 = no answer)."""
-        body = self.event_body(event, event_id=event_id)
+        body = self.event_body(event, event_id=event_id, team_id=team_id)
         return self._delivery.deliver(body, retry_num or 0, retry_reason).status
 
-    def event_body(self, event: dict, *, event_id: str | None = None) -> dict:
-        """The event_callback envelope Slack wraps around every event."""
-        return self._events.envelope(event, event_id=event_id)
+    def event_body(self, event: dict, *, event_id: str | None = None, team_id: str | None = None) -> dict:
+        """The event_callback envelope Slack wraps around every event (team_id: another workspace's)."""
+        return self._events.envelope(event, event_id=event_id, team_id=team_id)
 
     def _deliver_event(self, event: dict) -> int:
         return self._delivery.deliver(self._events.envelope(event)).status
@@ -313,11 +395,45 @@ class SlackStub:
         """A response_url POST (hook = the path after /commands/): ephemeral unless response_type in_channel."""
         return self._commands.post_response_url(hook, payload)
 
+    # ------------------------------------------------------------- interactions
+
+    def _block_action(self, user: str, channel_ref: str, ts: str, action_id: str, value: str | None,
+                      kind: str | None, team_id: str | None) -> Interaction:
+        user_obj = self._require_user(user)
+        channel = self._require_channel(channel_ref)
+        message = self._require_message(channel, ts)
+        _, action = find_action(message, action_id, value, kind=kind)
+        action["action_ts"] = self.workspace.next_ts()
+        payload = self._payloads.block_actions(
+            user_obj, channel, message, action, trigger_id=self._triggers.issue(user),
+            response_url=self._action_hooks.open(self.base_url, self._hook_context(user, channel, message)),
+            team_id=team_id,
+        )
+        return Interaction(payload, *self._delivery.deliver_interaction(payload))
+
+    @staticmethod
+    def _hook_context(user: str, channel: str, message: dict) -> dict:
+        return {"channel": channel, "user": user, "message_ts": message["ts"], "thread_ts": message.get("thread_ts")}
+
+    @staticmethod
+    def _feedback_buttons(message: dict, action_id: str) -> list[tuple[bool, str]]:
+        for block in message.get("blocks") or []:
+            for element in block.get("elements") or []:
+                if element.get("type") == "feedback_buttons" and element.get("action_id") == action_id:
+                    return [(True, element["positive_button"]["value"]), (False, element["negative_button"]["value"])]
+        return []
+
+    def _require_message(self, channel: str, ts: str) -> dict:
+        message = self.workspace.message(self._require_channel(channel), ts)
+        if message is None:
+            raise ValueError(f"no message {ts} in {channel}")
+        return message
+
     # ------------------------------------------------------------- helpers
 
     def _seed(self) -> None:
         self.add_user(self.bot_user_id, self.bot_name, self.bot_name, is_bot=True)
-        self.add_user("U0ALICE", "alice", "Alice Example")
+        self.add_user("U0ALICE", "alice", "Alice Example", is_primary_owner=True)  # who made the workspace
         self.add_user("U0BOB", "bob", "Bob Example")
         self.add_channel("C0GENERAL", "general")
         self.add_channel("D0ALICE", "alice", is_im=True, user="U0ALICE")

@@ -1,7 +1,9 @@
 """The Web API methods the bot calls (chat.*, conversations.*, reactions.*, users.info, auth.test, ...).
 
-Each method is what Slack does with the workspace, answered as Slack answers: token checks first,
-{"ok": false, "error"} for refusals, injected failures (429 with Retry-After) for testing retries.
+Each method is what Slack does with the workspace, answered as Slack answers: token checks first, then
+the scope the method needs (missing_scope when the app was not granted it), {"ok": false, "error"} for
+refusals, injected failures (429 with Retry-After) for testing retries. Modals (views.*) and files
+(files.*, conversations.open) live in their own modules and are answered here.
 Calls the bot makes also cause the events Slack would send (its own messages, edits, reactions),
 delivered in the background so the API response is never held up by the app.
 """
@@ -17,7 +19,10 @@ from typing import Any
 from sandbox.slack_socket import SocketModeServer
 from sandbox.slack_stub_delivery import EventDelivery
 from sandbox.slack_stub_events import SlackEvents
+from sandbox.slack_stub_files import Files
 from sandbox.slack_stub_objects import SlackObjects
+from sandbox.slack_stub_scopes import needed_scope
+from sandbox.slack_stub_views import Views
 from sandbox.slack_stub_wire import (
     ApiError,
     arg,
@@ -44,6 +49,7 @@ class ApiCall:
     token: str | None
     response: dict
     status: int
+    scope: str | None = None  # the OAuth scope the call needed, if any
 
 
 @dataclass
@@ -58,14 +64,16 @@ class WebApi:
     """Answers Web API calls against the workspace; records every call for tests."""
 
     def __init__(self, objects: SlackObjects, events: SlackEvents, delivery: EventDelivery,
-                 socket: SocketModeServer, *, bot_token: str, app_token: str) -> None:
+                 socket: SocketModeServer, views: Views, files: Files, *, bot_token: str, app_token: str) -> None:
         self.objects = objects
         self.identity = objects.identity
         self.workspace = objects.workspace
         self.events = events
         self.delivery = delivery
         self.socket = socket
+        self.views, self.files = views, files
         self.bot_token, self.app_token = bot_token, app_token
+        self.scopes: frozenset[str] | None = None  # the bot token's scopes; None grants every scope
         self._lock = threading.Lock()
         self._calls: list[ApiCall] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -78,6 +86,9 @@ class WebApi:
         handler = self._methods().get(method)
         headers: dict[str, str] = {}
         failure = self._take_failure(method) if handler else None
+        scope = needed_scope(method, self._conversation_type(method, args)) if handler else None
+        if self.scopes is not None and token == self.bot_token:
+            headers["X-OAuth-Scopes"] = ",".join(sorted(self.scopes))
         if handler is None:
             status, body = 200, error_body("unknown_method", req_method=method)
         elif failure is not None:
@@ -88,10 +99,12 @@ class WebApi:
                 headers["Retry-After"] = str(failure.retry_after)
         elif (auth_error := self._auth_error(method, token)) is not None:
             status, body = 200, error_body(auth_error)
+        elif scope and self.scopes is not None and scope not in self.scopes:
+            status, body = 200, error_body("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
         else:
             status, body = 200, self._run(handler, args)
         with self._lock:
-            self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status))
+            self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status, scope))
             holds = self._holds.get(method)
             hold = holds.pop(0) if holds and handler else None
         if hold is not None:
@@ -120,7 +133,7 @@ class WebApi:
         try:
             return {"ok": True, **handler(args)}
         except ApiError as e:
-            return error_body(e.error)
+            return error_body(e.error, **e.extra)
         except (TypeError, ValueError):
             log.exception("bad arguments for a Web API call: %r", args)
             return error_body("invalid_arguments")
@@ -144,8 +157,17 @@ class WebApi:
         # a real token of the wrong kind is refused the way Slack refuses it
         return "not_allowed_token_type" if token in (self.app_token, self.bot_token) else "invalid_auth"
 
+    def _conversation_type(self, method: str, args: dict) -> str | None:
+        """Which kind of conversation a call is about: the scope of conversations.* depends on it."""
+        if method == "conversations.open":
+            return "mpim" if "," in arg(args, "users") else "im"
+        channel = self.workspace.resolve_channel(arg(args, "channel")) if args.get("channel") else None
+        return self.workspace.channel_type(channel) if channel else None
+
     def _methods(self) -> dict[str, Callable[[dict], dict]]:
         return {
+            **self.views.methods(),
+            **self.files.methods(),
             "api.test": lambda args: {"args": args} if args else {},
             "auth.test": self._auth_test,
             "apps.connections.open": lambda args: {"url": self.socket.issue_url()},

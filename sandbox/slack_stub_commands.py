@@ -14,28 +14,32 @@ import uuid
 
 from sandbox.slack_stub_delivery import EventDelivery
 from sandbox.slack_stub_events import SlackEvents
+from sandbox.slack_stub_interactions import Triggers
 from sandbox.slack_stub_objects import SlackObjects
 
 
 class SlashCommands:
     """Open response_urls (hook -> who typed what, where) and where each answer goes."""
 
-    def __init__(self, objects: SlackObjects, events: SlackEvents, delivery: EventDelivery) -> None:
+    def __init__(self, objects: SlackObjects, events: SlackEvents, delivery: EventDelivery, triggers: Triggers) -> None:
         self.objects = objects
+        self.triggers = triggers
         self.workspace = objects.workspace
         self.events = events
         self.delivery = delivery
         self._lock = threading.Lock()
         self._hooks: dict[str, dict] = {}  # response_url id -> who/where
 
-    def invoke(self, user: dict, channel: str, command: str, text: str, base_url: str) -> dict:
+    def invoke(self, user: dict, channel: str, command: str, text: str, base_url: str, *,
+               team_id: str | None = None) -> dict:
         """Send the command to the app and show its ack; {"status", "ack", "response_url"}."""
         info = self.workspace.channel(channel) or {}
         hook = f"{self.objects.identity.team_id}/{self.objects.ids.next('')}/{uuid.uuid4().hex[:24]}"
         response_url = f"{base_url}commands/{hook}"
         with self._lock:
             self._hooks[hook] = {"channel": channel, "user": user["id"], "command": command}
-        form = self.objects.command_form(user, info, command, text, response_url)
+        form = self.objects.command_form(user, info, command, text, response_url,
+                                         trigger_id=self.triggers.issue(user["id"]), team_id=team_id)
         ack_ts = self.workspace.next_ts()
         status, ack = self.delivery.deliver_command(form)
         if ack:

@@ -2,7 +2,8 @@
 
 A connected Socket Mode app gets envelopes; otherwise bodies are POSTed, signed, to the request URL.
 An event not acked within the timeout is redelivered with the same event_id (X-Slack-Retry-Num 1..3);
-a slash command is never retried. Tests read `deliveries` to see exactly what the app was sent.
+a slash command or an interaction (click, shortcut, modal submission) is never retried. Tests read
+`deliveries` to see exactly what the app was sent.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ MAX_RETRIES = 3  # Slack redelivers an event at most three times
 class Delivery:
     """One attempt at handing an event or command to the app."""
 
-    kind: str  # "events_api" | "slash_commands"
+    kind: str  # "events_api" | "slash_commands" | "interactive"
     transport: str  # "http" | "socket" | "none" (no app attached) | "filtered" (not a subscribed event type)
     event_id: str | None
     attempt: int  # 0 for the first try, 1..3 for Slack's redeliveries
@@ -150,6 +151,29 @@ class EventDelivery:
         if isinstance(payload, str):  # a plain-text ack body is the message text
             payload = {"text": payload} if payload else None
         return status, payload if isinstance(payload, dict) and payload else None
+
+    # ------------------------------------------------------------- interactions
+
+    def deliver_interaction(self, payload: dict, *, accepts_response_payload: bool = False) -> tuple[int, dict | None]:
+        """(status, the ack's payload, e.g. a view_submission's response_action); never retried."""
+        status, response, timed_out, transport = 0, None, False, "none"
+        if self.socket.connected:
+            transport = "socket"
+            ack = self.socket.send_envelope("interactive", payload, timeout=self.ack_timeout,
+                                            accepts_response_payload=accepts_response_payload)
+            status, timed_out = (200, False) if ack is not None else (0, True)
+            response = (ack or {}).get("payload")
+        elif self.request_url and not self._stopped.is_set():
+            transport = "http"
+            driver = EventsDriver(self.request_url, self.signing_secret, timeout=self.ack_timeout)
+            try:
+                status, response = driver.post_interaction(payload)
+            except TimeoutError:
+                timed_out = True
+            except ConnectionError as e:
+                response = str(e)
+        self._record("interactive", transport, payload, 0, None, status, timed_out, response)
+        return status, response if isinstance(response, dict) and response else None
 
     def _record(
         self, kind: str, transport: str, body: dict, attempt: int, reason: str | None, status: int,

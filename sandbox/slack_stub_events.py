@@ -20,13 +20,14 @@ class SlackEvents:
         self.workspace = workspace
         self.ids = ids
 
-    def envelope(self, event: dict, *, event_id: str | None = None) -> dict:
-        """The event_callback body Slack wraps around every event."""
+    def envelope(self, event: dict, *, event_id: str | None = None, team_id: str | None = None) -> dict:
+        """The event_callback body Slack wraps around every event (team_id: as another install of the app gets it)."""
         me = self.identity
+        team = team_id or me.team_id
         return {
             "token": me.verification_token,
-            "team_id": me.team_id,
-            "context_team_id": me.team_id,
+            "team_id": team,
+            "context_team_id": team,
             "context_enterprise_id": None,
             "api_app_id": me.app_id,
             "event": event,
@@ -34,11 +35,11 @@ class SlackEvents:
             "event_id": event_id or self.ids.next("Ev0"),
             "event_time": self.workspace.now(),
             "authorizations": [{
-                "enterprise_id": None, "team_id": me.team_id, "user_id": me.bot_user_id,
+                "enterprise_id": None, "team_id": team, "user_id": me.bot_user_id,
                 "is_bot": True, "is_enterprise_install": False,
             }],
             "is_ext_shared_channel": False,
-            "event_context": event_context(event, me.team_id, me.app_id),
+            "event_context": event_context(event, team, me.app_id),
         }
 
     def message(self, channel: str, message: dict) -> dict:

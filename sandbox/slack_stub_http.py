@@ -1,4 +1,5 @@
-"""The stand-in's HTTP front: /api/{method} for the Web API and /commands/... for response_urls.
+"""The stand-in's HTTP front: /api/{method} for the Web API, /commands/... and /actions/... for response_urls,
+/upload/v1/... for file uploads (the URLs files.getUploadURLExternal hands out).
 
 Only bytes in and out: parsing goes through slack_stub_wire, answers come from the two callables
 the stub hands over, so the API can be exercised without a socket too.
@@ -22,15 +23,22 @@ log = logging.getLogger("sandbox.slack_stub")
 CallApi = Callable[[str, dict, "str | None"], tuple[int, dict, dict[str, str]]]
 # (hook, payload) -> whether the hook exists
 PostResponseUrl = Callable[[str, dict], bool]
+# (hook, payload) -> None when done, else the 404 body (no_active_hooks, used_url, expired_url)
+PostActionUrl = Callable[[str, dict], "str | None"]
+# (upload token, bytes) -> (HTTP status, body)
+ReceiveUpload = Callable[[str, bytes], tuple[int, str]]
 
 
 class SlackHTTPServer(QuietThreadingHTTPServer):
     """Serves the Web API and response_urls in threads; see SlackStub.start."""
 
-    def __init__(self, address: tuple[str, int], call_api: CallApi, post_response_url: PostResponseUrl) -> None:
+    def __init__(self, address: tuple[str, int], call_api: CallApi, post_response_url: PostResponseUrl,
+                 post_action_url: PostActionUrl, receive_upload: ReceiveUpload) -> None:
         super().__init__(address, _Handler)
         self.call_api = call_api
         self.post_response_url = post_response_url
+        self.post_action_url = post_action_url
+        self.receive_upload = receive_upload
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,6 +62,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(parts.path[len("/api/"):], parts.query)
         elif parts.path.startswith("/commands/") and self.command == "POST":
             self._response_url(parts.path[len("/commands/"):])
+        elif parts.path.startswith("/actions/") and self.command == "POST":
+            self._action_url(parts.path[len("/actions/"):])
+        elif parts.path.startswith("/upload/v1/") and self.command == "POST":
+            status, body = self.server.receive_upload(parts.path[len("/upload/v1/"):], self._read())
+            self._reply(status, body.encode(), "text/plain; charset=utf-8")
         else:
             self._reply(404, b"not found", "text/plain")
 
@@ -74,6 +87,16 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"text": payload}
         if not isinstance(payload, dict) or not self.server.post_response_url(hook, payload):
             self._reply(404, b"no_active_hooks", "text/plain")
+            return
+        self._json(200, {"ok": True})
+
+    def _action_url(self, hook: str) -> None:
+        payload = parse_body(self._read(), self.headers.get("Content-Type", ""))
+        if isinstance(payload, str):
+            payload = {"text": payload}
+        refused = self.server.post_action_url(hook, payload) if isinstance(payload, dict) else "invalid_payload"
+        if refused:
+            self._reply(404, refused.encode(), "text/plain")
             return
         self._json(200, {"ok": True})
 

@@ -68,7 +68,11 @@ class SlackObjects:
         self.workspace = workspace
         self.ids = ids
 
-    def user(self, user_id: str, name: str, real_name: str | None, is_bot: bool) -> dict:
+    def user(self, user_id: str, name: str, real_name: str | None, is_bot: bool, *, is_admin: bool = False,
+             is_owner: bool = False, is_primary_owner: bool = False) -> dict:
+        """A member; owners are admins too, as in Slack (the primary owner is an owner)."""
+        is_owner = is_owner or is_primary_owner
+        is_admin = is_admin or is_owner
         me = self.identity
         real = real_name or name
         profile: dict[str, Any] = {
@@ -81,7 +85,7 @@ class SlackObjects:
         return {
             "id": user_id, "team_id": me.team_id, "name": name, "deleted": False, "color": "9f69e7",
             "real_name": real, "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0,
-            "profile": profile, "is_admin": False, "is_owner": False, "is_primary_owner": False,
+            "profile": profile, "is_admin": is_admin, "is_owner": is_owner, "is_primary_owner": is_primary_owner,
             "is_restricted": False, "is_ultra_restricted": False, "is_bot": is_bot, "is_app_user": False,
             "updated": self.workspace.now(),
         }
@@ -136,7 +140,8 @@ class SlackObjects:
             "thread_ts": thread_ts or None, "source": source,
         })
 
-    def command_form(self, user: dict, channel: dict, command: str, text: str, response_url: str) -> dict:
+    def command_form(self, user: dict, channel: dict, command: str, text: str, response_url: str, *,
+                     trigger_id: str | None = None, team_id: str | None = None) -> dict:
         """The form Slack POSTs for a slash command (or wraps in a slash_commands envelope)."""
         me = self.identity
         if channel.get("is_im"):
@@ -144,11 +149,11 @@ class SlackObjects:
         else:
             channel_name = "privategroup" if channel.get("is_private") else channel["name"]
         return {
-            "token": me.verification_token, "team_id": me.team_id, "team_domain": me.team_domain,
+            "token": me.verification_token, "team_id": team_id or me.team_id, "team_domain": me.team_domain,
             "channel_id": channel["id"], "channel_name": channel_name, "user_id": user["id"],
             "user_name": user["name"], "command": command, "text": text, "api_app_id": me.app_id,
             "is_enterprise_install": "false", "response_url": response_url,
-            "trigger_id": f"{self.workspace.now()}.{self.ids.next('')}.{uuid.uuid4().hex}",
+            "trigger_id": trigger_id or f"{self.workspace.now()}.{self.ids.next('')}.{uuid.uuid4().hex}",
         }
 
 

@@ -14,9 +14,10 @@ from urllib.parse import parse_qsl
 class ApiError(Exception):
     """A Slack Web API error code, answered as {"ok": false, "error": code}."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
         self.error = error
+        self.extra = extra  # more of Slack's answer: response_metadata.messages, needed/provided scopes
 
 
 def error_body(error: str, **extra: Any) -> dict:
@@ -38,7 +39,7 @@ def _body_args(raw: bytes, content_type: str) -> dict[str, Any]:
     if not raw:
         return {}
     if content_type.startswith("multipart/"):
-        raise ValueError("invalid_form_data")  # file uploads are not simulated
+        raise ValueError("invalid_form_data")  # files arrive at the upload URL (files.getUploadURLExternal), not here
     if content_type.startswith("application/json"):
         try:
             parsed = json.loads(raw)

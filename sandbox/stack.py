@@ -13,7 +13,7 @@ from typing import Any
 from bot.app import HttpServer, create_app, socket_mode_handler
 from bot.config import Settings, load_settings
 from bot.services import Services, build_services
-from bot.startup import prepare
+from bot.startup import check_slack, prepare
 from finetune.clock import Clock, SystemClock
 from sandbox.openai_stub import JobDurations, OpenAIStub
 from sandbox.schedule import ManualSchedule
@@ -88,10 +88,11 @@ class LocalStack:
     def start_bot(self) -> Services:
         """A new bot process, as after a restart: fresh clients and scheduler on the same database.
 
-        It starts as `finetune-bot run` does (bot.startup.prepare), then serves the stand-in's Slack.
+        It starts as `finetune-bot run` does (bot.startup: prepare, check_slack), then serves the stand-in's Slack.
         """
         services = build_services(self.settings, clock=self.clock)
         prepare(services)
+        check_slack(services)
         app = create_app(services)
         if self.socket_mode:
             self._socket_handler = socket_mode_handler(app, services)

@@ -374,6 +374,7 @@ class TogetherStub(ServingRoutes):
             check = replace(check, problem=f"a {check.format} dataset cannot train with method {method}")
         if check.problem is not None:
             raise TogetherError(400, f"Invalid training file {training_file}: {check.problem}", param="training_file")
+        self._check_validation_file(body.get("validation_file"), method)
         job_id = self._new_id("ft-")
         output = f"{self.account}/{model}:{suffix}:{job_id}" if suffix else f"{self.account}/{model}:{job_id}"
         error, self._next_job_error = self._next_job_error, None
@@ -386,6 +387,19 @@ class TogetherStub(ServingRoutes):
                         validation_file=body.get("validation_file") or None, error_message=error)
         self._jobs[job_id] = job
         return json_response(job.truncated(self._tick()))
+
+    def _check_validation_file(self, validation_file: object, method: str) -> None:
+        """A validation file is an uploaded fine-tune file in a format the method trains on, like the training file."""
+        if validation_file in (None, ""):
+            return
+        if not isinstance(validation_file, str) or self._files.get(validation_file, {}).get("purpose") != "fine-tune":
+            raise TogetherError(400, f"validation_file {validation_file!r} is not a file uploaded with purpose fine-tune",
+                                param="validation_file")
+        check = check_dataset(self._contents[validation_file])
+        problem = check.problem or (None if check.format in METHOD_FORMATS[method]
+                                    else f"a {check.format} dataset cannot validate method {method}")
+        if problem is not None:
+            raise TogetherError(400, f"Invalid validation file {validation_file}: {problem}", param="validation_file")
 
     @staticmethod
     def _method(given: object) -> str:

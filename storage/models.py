@@ -74,7 +74,7 @@ class Approval(Base):
                                            comment="False: a vote against (a reject emoji, the negative button)")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     event_ts: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the vote was last cast (see queries.approved_filter)
 
     reply: Mapped[Reply] = relationship(back_populates="approvals")
 
@@ -107,6 +107,7 @@ class Dataset(Base):
     skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     sha256: Mapped[str] = mapped_column(String(64))
     jsonl: Mapped[str] = mapped_column(Text)
+    validation_jsonl: Mapped[str | None] = mapped_column(Text, comment="the held-out examples, when there are any")
 
     examples: Mapped[list[DatasetExample]] = relationship(cascade="all, delete-orphan")
 
@@ -131,6 +132,7 @@ class FineTuneJob(Base):
     base_model: Mapped[str] = mapped_column(String(200))
     suffix: Mapped[str | None] = mapped_column(String(64))
     file_id: Mapped[str | None] = mapped_column(String(100))
+    validation_file_id: Mapped[str | None] = mapped_column(String(100), comment="the staged held-out examples")
     file_deleted_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), comment="when the training file was deleted at the backend, once the job no longer needed it"
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, distinct, exists, func, select, update
+from sqlalchemy import CursorResult, Result, and_, case, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,10 +225,15 @@ def model_answer_before(session: Session, channel: str, thread_ts: str, before_t
 
 @dataclass(frozen=True)
 class Curation:
-    """Whose votes count (CURATOR_USER_IDS; empty: everyone's) and how many approvals make an example."""
+    """Whose votes count (CURATOR_USER_IDS; empty: everyone's) and how many approvals make an example.
+
+    The person who wrote an answer (a `better: …` suggestion, the latest correction) does not count among
+    its approvers unless self_approval (ALLOW_SELF_APPROVAL): someone else must approve what they wrote.
+    """
 
     curators: frozenset[str] = frozenset()
     required: int = 1  # APPROVALS_REQUIRED: distinct curators approving
+    self_approval: bool = False
 
     def counts(self, user_id: str) -> bool:
         return not self.curators or user_id in self.curators
@@ -237,15 +242,35 @@ class Curation:
 EVERYONE = Curation()
 
 
-def approved_filter(curation: Curation = EVERYONE):
-    """Enough distinct curators approve, and no curator votes against (a veto)."""
-    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True)]
-    if curation.curators:
-        votes.append(Approval.user_id.in_(sorted(curation.curators)))
-    approving = (
-        select(func.count(distinct(Approval.user_id))).where(*votes, Approval.positive.is_(True))
+def answer_author():
+    """The person who wrote the text a reply's example teaches: its latest correction's, else its suggester; NULL: the model."""
+    latest_corrector = (
+        select(Correction.user_id).where(Correction.reply_id == Reply.id).order_by(Correction.id.desc()).limit(1)
         .correlate(Reply).scalar_subquery()
     )
+    return func.coalesce(latest_corrector, Reply.suggested_by)
+
+
+def answer_changed_at():
+    """When the text a reply's example teaches last changed (its latest correction); NULL: never since it was posted."""
+    return select(func.max(Correction.created_at)).where(Correction.reply_id == Reply.id).correlate(Reply).scalar_subquery()
+
+
+def approved_filter(curation: Curation = EVERYONE):
+    """Enough distinct curators approve (the answer's author aside, see Curation), and no curator votes against (a veto).
+
+    A vote is on the text as it stood when cast: after a correction only votes cast since count, so nobody's
+    earlier approval carries over to words they never saw (and an earlier "bad answer" no longer vetoes).
+    """
+    changed_at = answer_changed_at()
+    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True),
+             or_(changed_at.is_(None), Approval.created_at >= changed_at)]
+    if curation.curators:
+        votes.append(Approval.user_id.in_(sorted(curation.curators)))
+    approvers = [*votes, Approval.positive.is_(True)]
+    if not curation.self_approval:
+        approvers.append(Approval.user_id != func.coalesce(answer_author(), ""))
+    approving = select(func.count(distinct(Approval.user_id))).where(*approvers).correlate(Reply).scalar_subquery()
     vetoed = exists().where(*votes, Approval.positive.is_(False))
     return and_(approving >= curation.required, ~vetoed)
 
@@ -255,6 +280,56 @@ def approved_replies(session: Session, curation: Curation = EVERYONE) -> Sequenc
     return session.scalars(
         select(Reply).where(Reply.status == ReplyStatus.ANSWERED, approved_filter(curation)).order_by(Reply.id)
     ).all()
+
+
+def vetoed_filter(curation: Curation = EVERYONE):
+    """A curator voted against the reply (a reject emoji, the negative button): it is a bad answer."""
+    votes = [Approval.reply_id == Reply.id, Approval.active.is_(True), Approval.positive.is_(False)]
+    if curation.curators:
+        votes.append(Approval.user_id.in_(sorted(curation.curators)))
+    return exists().where(*votes)
+
+
+@dataclass(frozen=True)
+class CuratedReply:
+    """An answered reply someone judged (a vote or a correction): what datasets and preference pairs are built from."""
+
+    id: int
+    channel: str
+    thread_ts: str
+    messages: list[dict[str, Any]]  # the conversation exactly as the model saw it
+    original: str  # the reply as posted
+    corrected: str | None  # its latest correction, when someone improved it
+    approved: bool  # enough curators approve and none vetoes
+    bad: bool  # a curator voted against it
+
+    @property
+    def answer(self) -> str:
+        """The approved answer: the latest correction, else the reply."""
+        return self.corrected if self.corrected is not None else self.original
+
+    @property
+    def thread(self) -> str:
+        return f"{self.channel}/{self.thread_ts}"
+
+
+def curated_replies(session: Session, curation: Curation = EVERYONE, *, approved_only: bool = False) -> list[CuratedReply]:
+    """Answered replies with an active vote or a correction (only the approved ones when asked), oldest first."""
+    latest = (
+        select(Correction.text).where(Correction.reply_id == Reply.id).order_by(Correction.id.desc()).limit(1)
+        .correlate(Reply).scalar_subquery()
+    )
+    approved, bad = approved_filter(curation), vetoed_filter(curation)
+    judged = or_(exists().where(Approval.reply_id == Reply.id, Approval.active.is_(True)),
+                 exists().where(Correction.reply_id == Reply.id))
+    rows = session.execute(
+        select(Reply.id, Reply.channel, Reply.thread_ts, Reply.messages, Reply.reply_text, latest,
+               case((approved, True), else_=False), case((bad, True), else_=False))
+        .where(Reply.status == ReplyStatus.ANSWERED, approved if approved_only else judged)
+        .order_by(Reply.id)
+    ).all()
+    return [CuratedReply(row[0], row[1], row[2], list(row[3] or []), row[4] or "", row[5], bool(row[6]), bool(row[7]))
+            for row in rows]
 
 
 def trained_filter():
@@ -298,10 +373,15 @@ def last_approved_channel(session: Session) -> str | None:
 
 def add_approval(
     session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None = None,
-    *, positive: bool = True,
+    *, positive: bool = True, recast_before: datetime | None = None,
 ) -> bool:
-    """True when this makes the person's vote (emoji or button) count (it did not before)."""
-    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True, positive=positive)
+    """True when this makes the person's vote (emoji or button) count (it did not before).
+
+    recast_before: the answer's text changed then (a correction); a vote still standing from before is cast
+    again now, on the text as it is, and that counts as a change too.
+    """
+    return _apply_reaction(session, reply, user_id, reaction, now, event_ts, active=True, positive=positive,
+                           recast_before=recast_before)
 
 
 def remove_approval(
@@ -314,9 +394,12 @@ def remove_approval(
 
 def _apply_reaction(
     session: Session, reply: Reply, user_id: str, reaction: str, now: datetime, event_ts: str | None, *, active: bool,
-    positive: bool = True,
+    positive: bool = True, recast_before: datetime | None = None,
 ) -> bool:
-    """Applies a reaction event unless a later one for the same reply, person and emoji was applied already."""
+    """Applies a reaction event unless a later one for the same reply, person and emoji was applied already.
+
+    created_at is when the vote was last cast: a vote taken back and cast again is cast anew.
+    """
     where = (Approval.reply_id == reply.id, Approval.user_id == user_id, Approval.reaction == reaction)
     row = session.scalar(select(Approval).where(*where).with_for_update())
     if row is None:
@@ -331,9 +414,12 @@ def _apply_reaction(
     if event_ts is not None and float(event_ts) <= float(row.event_ts):
         return False
     changed = row.active != active
+    recast = active and row.active and recast_before is not None and row.created_at < recast_before
+    if (changed and active) or recast:
+        row.created_at = now
     row.active = active
     row.event_ts = event_ts or row.event_ts
-    return changed
+    return changed or recast
 
 
 def approval_count(session: Session, reply: Reply) -> int:
@@ -380,9 +466,13 @@ def create_dataset(
     sha256: str,
     skipped: list[dict[str, Any]],
     now: datetime,
+    validation_jsonl: str | None = None,
+    example_count: int | None = None,
 ) -> Dataset:
+    """`reply_ids`: every reply the files use; `example_count`: the training examples (default: one per reply)."""
     ids = list(reply_ids)
-    dataset = Dataset(created_at=now, example_count=len(ids), jsonl=jsonl, sha256=sha256, skipped=skipped)
+    dataset = Dataset(created_at=now, example_count=len(ids) if example_count is None else example_count, jsonl=jsonl,
+                      sha256=sha256, skipped=skipped, validation_jsonl=validation_jsonl or None)
     dataset.examples = [DatasetExample(reply_id=reply_id) for reply_id in ids]
     session.add(dataset)
     session.flush()

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.listeners import commands, feedback, improve, messages, reactions
+from bot.listeners import commands, feedback, improve, messages, reactions, workspace
 
 
 def register(app: App, collaborators: dict[str, Any]) -> None:
@@ -19,6 +19,7 @@ def register(app: App, collaborators: dict[str, Any]) -> None:
         context.update(collaborators)
         next()
 
+    workspace.register(app)  # after `provide`: it reads the installed team from the context
     messages.register(app)
     reactions.register(app)
     commands.register(app)

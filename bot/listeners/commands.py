@@ -1,4 +1,4 @@
-"""/finetune: status, run, cancel, help."""
+"""/finetune: status, run, cancel, export, help. Run, cancel and export are for the stewards only (finetune.stewards)."""
 from __future__ import annotations
 
 import logging
@@ -10,9 +10,11 @@ from bot.config import Settings
 from bot.notifier import Notifier
 from bot.views import export as export_view
 from bot.views import status as view
+from bot.views import steering as steering_view
 from finetune.clock import Clock
 from finetune.pipeline import Pipeline
 from finetune.scheduler import FinetuneScheduler
+from finetune.stewards import Control, LookupFailed, Stewards
 from storage.enums import Trigger
 
 log = logging.getLogger("bot.commands")
@@ -21,11 +23,14 @@ log = logging.getLogger("bot.commands")
 def on_finetune(
     ack: Ack, respond: Respond, command: dict, client: WebClient,
     pipeline: Pipeline, notifier: Notifier, scheduler: FinetuneScheduler, settings: Settings, clock: Clock,
+    stewards: Stewards,
 ) -> None:
     words = (command.get("text") or "").split()
     sub = words[0].lower() if words else "help"
     log.info("/finetune %s from %s", sub, command.get("user_id"))
-    if sub == "status":
+    if sub in set(Control) and (refused := refusal(stewards, command.get("user_id") or "", sub)):
+        ack(text=refused)
+    elif sub == "status":
         ack(text=status_text(pipeline, scheduler, settings, clock))
     elif sub == "run":
         ack(text="Checking for new approved examples…")
@@ -44,6 +49,18 @@ def on_finetune(
         ack(text=view.help_text())
     else:
         ack(text=view.help_text(unknown=sub))
+
+
+def refusal(stewards: Stewards, user: str, sub: str) -> str | None:
+    """None when `user` may use the control; else the one line they are shown instead."""
+    try:
+        if stewards.may_steer(user):
+            return None
+    except LookupFailed as exc:
+        log.warning("could not look up whether %s may use /finetune %s: %s", user, sub, exc)
+        return steering_view.lookup_failed(sub)
+    log.info("/finetune %s refused for %s: not a fine-tuning admin", sub, user)
+    return steering_view.refusal(sub, stewards.admins)
 
 
 def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeline) -> None:

@@ -9,7 +9,7 @@ import logging
 
 from slack_bolt import Ack, App, Respond
 
-from bot.curation_notes import not_a_curator
+from bot.curation_notes import links_flag, not_a_curator
 from bot.event_work import EventWork
 from bot.views import reply as view
 from finetune.clock import Clock
@@ -44,7 +44,8 @@ def on_feedback(
     def work() -> None:
         result = record_vote(db, clock, vote, curation)
         why = not_a_curator(curation) if result is VoteResult.NOT_A_CURATOR else None
-        respond(text=view.vote_note(result, vote.positive, why), response_type="ephemeral", replace_original=False)
+        lines = [view.vote_note(result, vote.positive, why), links_flag(db, vote, result)]
+        respond(text="\n".join(line for line in lines if line), response_type="ephemeral", replace_original=False)
 
     event_work.submit(None, work)
 

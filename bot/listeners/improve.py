@@ -65,7 +65,8 @@ def on_improve_saved(ack: Ack, body: dict, client: WebClient,
     user = body["user"]["id"]
     saved = save_correction(db, clock, curation, channel=target.channel, ts=target.ts, user=user, text=text)
     if saved.result is CorrectionResult.SAVED and saved.thread_ts:
-        client.chat_postMessage(channel=target.channel, thread_ts=saved.thread_ts, text=reply_view.improved_note(user))
+        client.chat_postMessage(channel=target.channel, thread_ts=saved.thread_ts,
+                                text=reply_view.improved_note(user, needs_another=not curation.self_approval))
     else:
         log.info("correction from %s on %s/%s not saved: %s", user, target.channel, target.ts, saved.result)
 

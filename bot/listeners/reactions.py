@@ -5,7 +5,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.curation_notes import not_a_curator
+from bot.curation_notes import links_flag, not_a_curator
 from bot.event_work import EventWork
 from bot.views import reply as view
 from finetune.clock import Clock
@@ -50,9 +50,12 @@ def on_reaction(
 
     def work() -> None:
         result = record_vote(db, clock, vote, curation)
-        if result is VoteResult.NOT_A_CURATOR and vote.approve:  # say why, once per reaction added
-            client.chat_postEphemeral(channel=vote.channel, user=vote.user,
-                                      text=view.vote_note(result, vote.positive, not_a_curator(curation)))
+        lines = []
+        if result in (VoteResult.NOT_A_CURATOR, VoteResult.OWN_ANSWER) and vote.approve:  # say why, once per reaction added
+            lines.append(view.vote_note(result, vote.positive, not_a_curator(curation)))
+        lines.append(links_flag(db, vote, result))
+        if text := "\n".join(line for line in lines if line):
+            client.chat_postEphemeral(channel=vote.channel, user=vote.user, text=text)
 
     event_work.submit(body.get("event_id"), work)
 

@@ -9,6 +9,8 @@ MAX_LISTED = 10  # left-out examples listed by reason; the rest are counted
 def export_comment(training: TrainingFile, report: str | None = None) -> str:
     lines = [f":package: The training file a `{training.backend}` job would upload now: "
              f"{training.examples} example(s), {len(training.content):,} bytes."]
+    if training.held_out:
+        lines.append(f"{training.held_out} more are held out: they go with the job as its validation file.")
     if training.skipped:
         lines.append(f"{len(training.skipped)} approved example(s) left out:")
         for skipped in training.skipped[:MAX_LISTED]:

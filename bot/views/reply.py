@@ -37,10 +37,14 @@ def answer_blocks(text: str, model: str, approve_reaction: str) -> list[Block]:
     )
 
 
-def suggestion_blocks(text: str, author: str, approve_reaction: str) -> list[Block]:
-    return _answer_blocks(
-        text, f"Better answer suggested by <@{author}> · *Good answer* or react :{approve_reaction}: to make it a training example"
-    )
+def suggestion_blocks(text: str, author: str, approve_reaction: str, links: tuple[str, ...] = ()) -> list[Block]:
+    footer = f"Better answer suggested by <@{author}> · *Good answer* or react :{approve_reaction}: to make it a training example"
+    if links:
+        footer += f" · {LINK_WARNING}"
+    return _answer_blocks(text, footer)
+
+
+LINK_WARNING = ":warning: it carries a link: check where it points before approving"
 
 
 def _answer_blocks(text: str, footer: str) -> list[Block]:
@@ -90,10 +94,22 @@ def vote_note(result: str, positive: bool, why: str | None = None) -> str:
         return "That message is not one of my answers, so there is nothing to vote on."
     if result == "unchanged":
         return "Already noted: nothing changed."
+    if result == "own_answer":
+        return (":white_check_mark: Noted. You wrote this answer, so someone else has to approve it too before it "
+                "becomes a training example.")
     if positive:
         return ":white_check_mark: Thanks! This answer counts as a good example for the next fine-tune."
     return ":x: Noted: this answer is marked bad and will not be trained on."
 
 
-def improved_note(user: str) -> str:
-    return f":pencil2: <@{user}> improved this answer. The corrected version is what the model will learn from."
+def links_note(links: tuple[str, ...]) -> str:
+    """Told to whoever approves a person's answer that carries links: they decide whether to train on them."""
+    shown = ", ".join(f"`{link}`" for link in links[:3]) + (" and more" if len(links) > 3 else "")
+    return f":warning: This answer carries a link ({shown}): check where it points before it is trained on."
+
+
+def improved_note(user: str, *, needs_another: bool = False) -> str:
+    note = f":pencil2: <@{user}> improved this answer. The corrected version is what the model will learn from"
+    if needs_another:
+        return note + ", once someone else approves it (*Good answer*)."
+    return note + "."

@@ -8,9 +8,9 @@ from storage.enums import JobState
 
 SUBCOMMANDS = {
     "status": "where everything stands: reply model, examples, last job, next run",
-    "run": "start a fine-tuning job now, if there are new approved examples",
-    "cancel": "cancel the fine-tuning job in flight",
-    "export": "send me the current training file and its validation report in a DM",
+    "run": "start a fine-tuning job now, if there are new approved examples (fine-tuning admins)",
+    "cancel": "cancel the fine-tuning job in flight (fine-tuning admins)",
+    "export": "send me the current training file and its validation report in a DM (fine-tuning admins)",
     "help": "this list",
 }
 

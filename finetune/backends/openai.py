@@ -138,9 +138,9 @@ class OpenAITrainer:
             kwargs["suffix"] = request.suffix
         if request.validation_file:
             kwargs["validation_file"] = request.validation_file
-        if request.method is Method.DPO:
-            kwargs["method"] = {"type": "dpo"}
-        if request.hyperparameters:
+        if request.method is Method.DPO:  # DPO's settings (beta, epochs...) live in the method, not at the top level
+            kwargs["method"] = {"type": "dpo", "dpo": {"hyperparameters": dict(request.hyperparameters)}}
+        elif request.hyperparameters:
             kwargs["hyperparameters"] = request.hyperparameters
         try:
             return to_run(self._once.fine_tuning.jobs.create(**kwargs))

@@ -274,8 +274,10 @@ class TogetherTrainer:
             "training_method": ({"method": "dpo"} if request.method is Method.DPO
                                 else {"method": "sft", "train_on_inputs": "auto"}),
         }
-        if request.validation_file:
+        if request.validation_file:  # Together evaluates it only when asked to (n_evals defaults to 0): once an epoch
             body["validation_file"] = request.validation_file
+            epochs = request.hyperparameters.get("n_epochs")
+            body["n_evals"] = epochs if isinstance(epochs, int) and epochs > 0 else 1  # an n_evals given still wins
         for name, value in request.hyperparameters.items():
             if value == "auto":
                 continue  # OpenAI's word for "your default": Together's default is what omitting it gives

@@ -54,3 +54,21 @@ def test_together_needs_its_key_and_openai_does_not(tmp_path, capsys):
     assert main(["run"], env=env) == 2
     err = capsys.readouterr().err
     assert "TOGETHER_API_KEY is not set" in err and "OPENAI_API_KEY" not in err
+
+
+def test_a_method_the_backend_cannot_train_is_named_at_start_up():
+    import pytest
+
+    from bot.backend_checks import BackendNotReady, check_method, method_problem
+    from bot.config import load_settings
+    from finetune.backend import Capabilities, Method
+
+    settings = load_settings({**SLACK, "FINETUNE_BACKEND": "local", "LOCAL_BASE_MODEL": "/models/qwen",
+                              "FINETUNE_METHOD": "dpo"})
+    supervised_only = Capabilities(min_examples=1, max_example_tokens=1024, methods=frozenset({Method.SFT}))
+    with pytest.raises(BackendNotReady) as caught:
+        check_method(settings, supervised_only)
+    assert caught.value.problems == ["The local backend cannot train with FINETUNE_METHOD=dpo: set "
+                                     "FINETUNE_METHOD=supervised, or choose a backend that offers it."]
+    both = Capabilities(min_examples=1, max_example_tokens=1024, methods=frozenset({Method.SFT, Method.DPO}))
+    assert method_problem(settings, both) is None

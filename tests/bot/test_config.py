@@ -88,3 +88,33 @@ def test_local_hyperparameters_have_defaults_and_are_checked():
         assert len(exc.problems) == 3 and any("LOCAL_WORKER='sometimes'" in p for p in exc.problems)
     else:
         raise AssertionError("bad local settings were accepted")
+
+
+def test_the_dataset_settings_have_defaults_and_are_checked():
+    from finetune.backend import Method
+
+    s = load_settings(GOOD)
+    assert s.method is Method.SFT and s.holdout_min == 50 and s.redact_patterns == ()
+    s = load_settings(GOOD | {"FINETUNE_METHOD": "DPO", "FINETUNE_HOLDOUT_MIN": "0",
+                              "REDACT_PATTERNS": r"ORD-\d{6} || (?i)project\s+falcon"})
+    assert s.method is Method.DPO and s.holdout_min == 0
+    assert s.redact_patterns == (r"ORD-\d{6}", r"(?i)project\s+falcon")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(GOOD | {"FINETUNE_METHOD": "rlhf", "FINETUNE_HOLDOUT_MIN": "-1", "REDACT_PATTERNS": "ok || ORD-("})
+    problems = caught.value.problems
+    assert "FINETUNE_METHOD='rlhf' is not a fine-tuning method (use one of: supervised, dpo)" in problems
+    assert any(p.startswith("FINETUNE_HOLDOUT_MIN='-1' is not a number of examples") for p in problems)
+    assert any(p.startswith("REDACT_PATTERNS='ok || ORD-(' is not a list of regular expressions separated by || "
+                            "(pattern 2 ('ORD-(') is not a regular expression") for p in problems)
+
+
+def test_who_steers_and_self_approval_are_read_and_checked():
+    s = load_settings({}, require_credentials=False)
+    assert s.finetune_admins == frozenset() and s.allow_self_approval is False  # the workspace's admins; no self-approval
+    s = load_settings({"FINETUNE_ADMINS": "U0ALICE, W0BOB", "ALLOW_SELF_APPROVAL": "true"}, require_credentials=False)
+    assert s.finetune_admins == {"U0ALICE", "W0BOB"} and s.allow_self_approval is True
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FINETUNE_ADMINS": "alice", "ALLOW_SELF_APPROVAL": "sometimes"}, require_credentials=False)
+    assert len(caught.value.problems) == 2
+    assert any(p.startswith("FINETUNE_ADMINS='alice' is not a list of Slack user ids") for p in caught.value.problems)
+    assert any(p.startswith("ALLOW_SELF_APPROVAL='sometimes' is not true or false") for p in caught.value.problems)

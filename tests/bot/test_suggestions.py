@@ -46,7 +46,7 @@ def test_the_fine_tuned_model_answers_in_the_style_the_team_taught_it(stack):
     for product in PRODUCTS:
         reply = stack.ask(f"Review this product: {product}")
         better = suggest(stack, reply, f"WOW, {product} is a total GAME-CHANGER! I'm obsessed, you NEED it!")
-        stack.approve(better)
+        stack.approve(better, user="U0ALICE")  # bob wrote it: someone else approves it
     wait_for_approved(stack, 10)
     before = stack.ask("Review this product: a noise-cancelling headphone")
     stack.run_schedule(18 * 3600)

@@ -16,7 +16,8 @@ SYSTEM = {"role": "system", "content": "You are a friendly and enthusiastic prod
 class R:
     id: int
     messages: list[dict[str, Any]]
-    reply_text: str | None
+    answer: str
+    thread: str = "C1/1.0"
 
 
 def test_an_example_is_the_conversation_plus_the_approved_answer_in_the_seed_format():

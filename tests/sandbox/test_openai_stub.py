@@ -534,3 +534,50 @@ def test_a_held_stream_sends_its_first_pieces_then_waits_until_released(stub: Op
             stub.stream_freely()
     assert "".join(pieces).startswith("Here is a balanced review of a lamp.")
     assert hold.released.is_set()
+
+
+def preference_jsonl(n: int = 12) -> bytes:
+    rows = [{"input": {"messages": [{"role": "user", "content": f"Review this product: gadget {i}"}]},
+             "preferred_output": [{"role": "assistant", "content": f"Gadget {i} ROCKS!"}],
+             "non_preferred_output": [{"role": "assistant", "content": f"Gadget {i}."}]} for i in range(n)]
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def test_a_dpo_job_trains_on_preference_pairs_with_its_settings_in_the_method(client: openai.OpenAI,
+                                                                              clock: ManualClock) -> None:
+    job = create_job(client, model="gpt-4.1-mini-2025-04-14", training_file=upload(client, preference_jsonl()).id,
+                     validation_file=upload(client, preference_jsonl(2)).id,
+                     method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2}}})
+    assert job.method and job.method.type == "dpo" and job.method.dpo
+    run_to_end(clock)
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "succeeded" and done.fine_tuned_model
+    assert done.method and done.method.dpo and done.method.dpo.hyperparameters
+    assert done.method.dpo.hyperparameters.beta == 0.2 and done.method.dpo.hyperparameters.n_epochs == 8  # auto: 100 visits over 12
+
+
+@pytest.mark.parametrize(("training", "validation", "param"), [
+    (training_jsonl(), None, "training_file"),  # chat rows are no preference pairs
+    (preference_jsonl(), training_jsonl(2), "validation_file"),
+    (preference_jsonl().replace(b'"non_preferred_output"', b'"worse"'), None, "training_file"),
+])
+def test_a_dpo_job_on_a_file_that_is_not_preference_pairs_fails_validation(
+        client: openai.OpenAI, clock: ManualClock, training: bytes, validation: bytes | None, param: str) -> None:
+    extra = {"validation_file": upload(client, validation).id} if validation else {}
+    job = create_job(client, model="gpt-4.1-mini-2025-04-14", training_file=upload(client, training).id,
+                     method={"type": "dpo"}, **extra)
+    run_to_end(clock)
+    failed = client.fine_tuning.jobs.retrieve(job.id)
+    assert failed.status == "failed" and failed.error and failed.error.param == param
+
+
+def test_dpo_needs_a_model_that_offers_it_and_its_settings_in_the_method(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="does not support the 'dpo'"):
+        create_job(client, model="gpt-3.5-turbo", training_file=upload(client, preference_jsonl()).id,
+                   method={"type": "dpo"})
+    with pytest.raises(openai.BadRequestError, match="supervised jobs only"):
+        create_job(client, model="gpt-4.1-mini-2025-04-14", training_file=upload(client, preference_jsonl()).id,
+                   method={"type": "dpo"}, hyperparameters={"n_epochs": 2})
+    with pytest.raises(openai.BadRequestError) as unknown:
+        create_job(client, method={"type": "reinforcement"})
+    assert unknown.value.param == "method.type"

@@ -427,7 +427,8 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
     # the job runs (~8 s of phases, 2 s polls) and the bot announces the new model in the channel
     announcement = page.locator("#messages [data-notification=true]").filter(has_text="is now answering")
     expect(announcement).to_have_count(1, timeout=45_000)
-    expect(announcement).to_contain_text("trained on 11 examples")
+    # ten: bob's thumbs on the last reply approved the model's words, not the better answer he wrote after it
+    expect(announcement).to_contain_text("trained on 10 examples")
     expect(announcement).to_contain_text("ft:")
     expect(current_model).to_have_text(re.compile(r"^ft:"))
     expect(current_model).to_have_class(re.compile(r"\bft\b"))

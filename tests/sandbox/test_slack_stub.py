@@ -145,12 +145,18 @@ def wait_for_thread(stub: SlackStub, channel: str, ts: str, *, length: int) -> l
 # ----------------------------------------------------------------------------- Web API
 
 
-def test_a_held_answer_is_posted_at_once_and_answered_on_its_release(stub: SlackStub, client: WebClient) -> None:
+def test_a_lost_answer_posts_the_message_and_a_held_answer_waits_for_its_release(stub: SlackStub,
+                                                                                 client: WebClient) -> None:
+    stub.fail_next("chat.postMessage", "internal_error", status=500, after=True)
+    with pytest.raises(SlackApiError) as lost:
+        client.chat_postMessage(channel="C0GENERAL", text="taken, answer lost")
+    assert lost.value.response.status_code == 500 and lost.value.response["error"] == "internal_error"
+    assert [m["text"] for m in stub.messages("C0GENERAL")] == ["taken, answer lost"]
     release = stub.hold_next("chat.postMessage")
     answers: list[Any] = []
     caller = threading.Thread(target=lambda: answers.append(client.chat_postMessage(channel="C0GENERAL", text="held")))
     caller.start()
-    stub.wait_for(lambda: len(stub.messages("C0GENERAL")) == 1)  # posted at once...
+    stub.wait_for(lambda: len(stub.messages("C0GENERAL")) == 2)  # posted at once...
     assert answers == []  # ...its answer not yet back
     release.set()
     caller.join(10)

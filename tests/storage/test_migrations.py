@@ -7,14 +7,14 @@ def test_a_fresh_database_is_created_by_the_migrations(database_url):
     db = Database(database_url)
     assert db.current_revision() is None
     db.migrate()
-    assert db.current_revision() == "0008"
+    assert db.current_revision() == "0010"
     tables = set(inspect(db.engine).get_table_names())
     assert {"replies", "approvals", "datasets", "fine_tune_jobs", "model_activations", "notifications"} <= tables
     if db.dialect == "sqlite":
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     db.migrate()  # a restart applies nothing twice
-    assert db.current_revision() == "0008"
+    assert db.current_revision() == "0010"
     db.dispose()
 
 

@@ -24,10 +24,11 @@ def answered_reply(
     text: str | None = None,
     source_prefix: str = "100",
     reply_prefix: str = "200",
+    thread_ts: str | None = None,
 ) -> Reply:
     """Reply number n, claimed and answered: source ts {source_prefix}.n, bot ts {reply_prefix}.n."""
     reply_id = queries.claim_reply(
-        session, channel=channel, source_ts=f"{source_prefix}.{n:06d}", thread_ts=f"{source_prefix}.{n:06d}",
+        session, channel=channel, source_ts=f"{source_prefix}.{n:06d}", thread_ts=thread_ts or f"{source_prefix}.{n:06d}",
         user_id="U1", team_id="T1", model=model, now=clock.now(),
         messages=messages or [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{n}"}],
     )

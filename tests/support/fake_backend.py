@@ -29,6 +29,7 @@ from finetune.backend import (
 class FakeState:
     runs: dict[str, TrainingRun] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[TrainingRequest] = field(default_factory=list)  # every submit(), as asked (validation file, method)
     deleted_files: list[str] = field(default_factory=list)
     delete_calls: list[str] = field(default_factory=list)
     refusing_deletes: bool = False  # delete_file answers a permanent no (a key without the permission)
@@ -84,6 +85,7 @@ class FakeTrainer:
             self._call()
             if self.state.refusing:
                 raise BackendRefused("fine-tuning is not available to this account", status=403, code="refused")
+            self.state.requests.append(request)
             run_id = f"run-{len(self.state.runs) + 1}"
             run = TrainingRun(run_id, RunStatus.QUEUED, "queued", key=request.key, created_at=self._now())
             self.state.runs[run_id] = run
@@ -149,14 +151,15 @@ class FakeBackend:
     """The backend plus its levers."""
 
     def __init__(self, now: callable, *, name: str = "fake", min_examples: int = 1,  # type: ignore[valid-type]
-                 serving_forgets: bool = False) -> None:
+                 serving_forgets: bool = False, methods: frozenset[Method] = frozenset({Method.SFT}),
+                 honours_weight: bool = True) -> None:
         self.state = FakeState()
         self.trainer = FakeTrainer(self.state, now)
         self.deployer = FakeDeployer(self.state)
         self.backend = Backend(
             name=name,
             capabilities=Capabilities(min_examples=min_examples, max_example_tokens=4096,
-                                      methods=frozenset({Method.SFT}), serving_forgets=serving_forgets),
+                                      methods=methods, honours_weight=honours_weight, serving_forgets=serving_forgets),
             trainer=self.trainer,
             deployer=self.deployer,
             how_to_switch="Try another backend.",

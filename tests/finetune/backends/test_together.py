@@ -371,3 +371,29 @@ def test_deploy_uses_the_hardware_it_is_given(stub: TogetherStub, http: httpx.Cl
     sent = stub.requests_to("POST", "endpoints")[-1].json
     assert sent["hardware"] == "1x_nvidia_h200_140gb_sxm" and sent["inactive_timeout"] == 60
     assert sent["autoscaling"] == {"min_replicas": 1, "max_replicas": 2} and not stub.requests_to("GET", "hardware")
+
+
+def test_a_validation_file_is_sent_and_evaluated_once_an_epoch(backend: Backend, stub: TogetherStub) -> None:
+    trainer = backend.trainer
+    training = trainer.stage("t.jsonl", trainer.write_training_file(TRAINING_JSONL, Method.SFT))
+    validation = trainer.stage("v.jsonl", trainer.write_training_file(TRAINING_JSONL.splitlines()[0], Method.SFT))
+    trainer.submit(TrainingRequest(key="v", base_model=MODEL, training_file=training, validation_file=validation,
+                                   hyperparameters={"n_epochs": 3}))
+    sent = stub.requests_to("POST", "fine-tunes")[-1].json
+    assert sent["validation_file"] == validation and sent["n_evals"] == 3
+    trainer.submit(TrainingRequest(key="w", base_model=MODEL, training_file=training, validation_file=validation))
+    assert stub.requests_to("POST", "fine-tunes")[-1].json["n_evals"] == 1  # Together's default of 0 would skip it
+    trainer.submit(TrainingRequest(key="x", base_model=MODEL, training_file=training))
+    assert "n_evals" not in stub.requests_to("POST", "fine-tunes")[-1].json
+
+
+def test_a_validation_file_in_another_format_than_the_method_is_refused(backend: Backend) -> None:
+    row = json.dumps({"input": {"messages": [{"role": "user", "content": "Review a lamp"}]},
+                      "preferred_output": [{"role": "assistant", "content": "LOVELY!"}],
+                      "non_preferred_output": [{"role": "assistant", "content": "ok"}]})
+    trainer = backend.trainer
+    training = trainer.stage("d.jsonl", trainer.write_training_file(row, Method.DPO))
+    chat = trainer.stage("v.jsonl", trainer.write_training_file(TRAINING_JSONL, Method.SFT))
+    with pytest.raises(BackendRefused, match="Invalid validation file"):
+        trainer.submit(TrainingRequest(key="d", base_model=MODEL, training_file=training, validation_file=chat,
+                                       method=Method.DPO))
