@@ -103,8 +103,6 @@ class WebApi:
             status, body = 200, error_body("missing_scope", needed=scope, provided=",".join(sorted(self.scopes)))
         else:
             status, body = 200, self._run(handler, args)
-            if failure is not None:  # done, and the answer is lost on the way back
-                status, body = failure.status, error_body(failure.error)
         with self._lock:
             self._calls.append(ApiCall(method, copy.deepcopy(args), token, copy.deepcopy(body), status, scope))
             holds = self._holds.get(method)
