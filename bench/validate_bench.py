@@ -25,6 +25,7 @@ from typing import Any
 MODEL = "gpt-4.1-mini-2025-04-14"
 LIMIT = 65_536
 SIZES = (10_000, 100_000)
+REPEATS = 3
 
 PERSONAS = (
     "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product.",
@@ -165,12 +166,20 @@ def one(which: str, path: Path, workers: int | None) -> None:
     started = time.perf_counter()
     figures = cookbook(path, encoding) if which == "cookbook" else ours(path, workers)
     seconds = time.perf_counter() - started
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": own, "child_rss_mb": children, "counts": figures}))
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mb": own, "child_rss_mb": children, "counts": figures}))
 
 
 def measure(which: str, path: Path, workers: int | None) -> dict[str, Any]:
+    """The best of REPEATS runs, each in a fresh process (the machine is shared: the fastest run is the least disturbed)."""
+    runs = [_measure_once(which, path, workers) for _ in range(REPEATS)]
+    return min(runs, key=lambda run: run["seconds"])
+
+
+def _measure_once(which: str, path: Path, workers: int | None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.validate_bench", "--one", which, str(path)]
     if workers is not None:
         command += ["--workers", str(workers)]
@@ -198,15 +207,17 @@ def main() -> None:
             both = measure("ours", path, None)
             for name, run in (("cookbook", cook), ("ours, 1 process", single), ("ours, 2 processes", both)):
                 rows.append((size, mb, name, run, cook))
-    print(f"{'examples':>9} {'file MB':>8}  {'approach':<18} {'examples/s':>11} {'vs cookbook':>11} "
+    print(f"best of {REPEATS} runs each; CPU s: user+system of all its processes (the machine may be shared)")
+    print(f"{'examples':>9} {'file MB':>8}  {'approach':<18} {'examples/s':>11} {'vs cookbook':>11} {'CPU s':>7} "
           f"{'peak RSS MB':>12} {'same counts':>11}")
     for size, mb, name, run, cook in rows:
         rate = size / run["seconds"]
         speedup = cook["seconds"] / run["seconds"]
-        rss = run["rss_mb"] + (2 * run["child_rss_mb"] if name.endswith("2 processes") else 0)
+        rss = run["rss_mb"] + (run["child_rss_mb"] if name.endswith("2 processes") else 0)  # fork: counts shared pages twice
         same = "yes" if {k: v for k, v in run["counts"].items() if k != "errors"} == \
             {k: v for k, v in cook["counts"].items() if k != "errors"} else "NO"
-        print(f"{size:>9,} {mb:>8.1f}  {name:<18} {rate:>11,.0f} {speedup:>10.2f}x {rss:>12.1f} {same:>11}")
+        print(f"{size:>9,} {mb:>8.1f}  {name:<18} {rate:>11,.0f} {speedup:>10.2f}x {run['cpu_s']:>7.2f} "
+              f"{rss:>12.1f} {same:>11}")
     by = {(size, name): run for size, _, name, run, _ in rows}
     for name in ("ours, 1 process", "ours, 2 processes"):
         small, large = by[(SIZES[0], name)], by[(SIZES[1], name)]

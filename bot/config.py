@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from finetune.cron import parse_cron
+from finetune.prices import DEFAULT_PRICES, load_prices
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product."
@@ -79,6 +80,8 @@ class Settings:
     reject_reactions: tuple[str, ...] = ("-1",)
     curator_user_ids: frozenset[str] = frozenset()  # empty: everyone's votes count
     approvals_required: int = 1
+    # the validator's cost estimate: USD per 1M training tokens by model (FINETUNE_PRICES_FILE over the built-in table)
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     log_level: str = "INFO"
 
     @property
@@ -304,6 +307,7 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
         curator_user_ids=r.parsed("CURATOR_USER_IDS", defaults.curator_user_ids, _user_ids, "a list of Slack user ids"),
         approvals_required=r.parsed("APPROVALS_REQUIRED", defaults.approvals_required, _int_between(1, 100),
                                     "a whole number"),
+        prices=r.parsed("FINETUNE_PRICES_FILE", defaults.prices, load_prices, "a price table"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
     if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):

@@ -79,6 +79,12 @@ class BackendFactory:
             closer.close()
 
 
+def tokenizer_dir(settings: Settings) -> str | None:
+    """Where the tokenizer that counts training tokens lives: the local base model's directory; None for
+    OpenAI models (their encodings ship with bpe-openai)."""
+    return settings.local_base_model if settings.backend == "local" else None
+
+
 def curation_of(settings: Settings) -> Curation:
     return Curation(curators=settings.curator_user_ids, required=settings.approvals_required)
 
@@ -152,7 +158,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
         backends,
         clock,
         PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
-                       curation=curation_of(settings)),
+                       curation=curation_of(settings), model_dir=tokenizer_dir(settings), prices=settings.prices),
         ChatSmokeTest(chat, settings.system_prompt),
     )
     reply_model = ReplyModel(db, clock, settings.base_model, restore=pipeline.restore)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from finetune.tokens import TokenCounter
 from finetune.validation import example_problems
 
 
@@ -40,12 +41,13 @@ class BuiltDataset:
         return len(self.lines)
 
 
-def build_dataset(replies: Iterable[ReplyLike], *, max_example_tokens: int) -> BuiltDataset:
-    """Valid examples go in; invalid ones are listed with their reasons instead of failing the upload."""
+def build_dataset(replies: Iterable[ReplyLike], *, max_example_tokens: int, counter: TokenCounter) -> BuiltDataset:
+    """Valid examples go in; invalid ones (over the token limit, counted by `counter`) are listed with their
+    reasons instead of failing the upload."""
     built = BuiltDataset()
     for reply in replies:
         example = to_example(reply.messages, reply.reply_text or "")
-        problems = example_problems(example, max_example_tokens)
+        problems = example_problems(example, max_example_tokens, counter)
         if problems:
             built.skipped.append({"reply_id": reply.id, "problems": problems})
             continue

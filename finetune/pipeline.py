@@ -9,6 +9,7 @@ declares them, and posting them is the Slack side's business.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -30,7 +31,10 @@ from finetune.chat import ChatError
 from finetune.clock import Clock
 from finetune.dataset import build_dataset
 from finetune.lease import BUSY, Lease
+from finetune.prices import DEFAULT_PRICES
 from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, JobState, check_transition
+from finetune.tokens import TokenizerUnavailable
+from finetune.validator import Report, Rules, validate_text
 from finetune.views import JobNotice, JobView, Outcome, PipelineStatus, TickResult
 from storage import queries
 from storage.db import Database
@@ -39,6 +43,7 @@ from storage.models import FineTuneJob
 from storage.queries import EVERYONE, Curation
 
 log = logging.getLogger("finetune.pipeline")
+UPLOAD_REFUSED_CODE = "training_file_invalid"  # error_code of a job whose file failed validation before upload
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class TrainingFile:
     examples: int
     skipped: list[dict[str, Any]]  # {"reply_id", "problems"} for each approved example left out
     backend: str
+    report: Report | None = None  # finetune.validator's report on the file, as the upload step checks it
 
 
 class SmokeTest(Protocol):
@@ -67,6 +73,8 @@ class PipelineConfig:
     max_attempts: int = 5  # passing backend errors in a row before a job is given up
     max_deploy_attempts: int = 10  # failed deploys (or smoke tests) in a row before a trained job is given up
     curation: Curation = EVERYONE  # whose approvals make an example, and how many
+    model_dir: str | None = None  # the local backend's base model directory: its tokenizer counts the tokens
+    prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))  # the validator's cost estimate
 
 
 class Pipeline:
@@ -172,13 +180,23 @@ class Pipeline:
             )
 
     def training_file(self) -> TrainingFile:
-        """The file a job would upload now, in the configured backend's format, and what was left out. Read-only."""
+        """The file a job would upload now, in the configured backend's format, what was left out, and the
+        validation report the upload step would act on. Read-only."""
         backend = self.backend
+        rules = self.validation_rules(backend, self.config.base_model)
         with self.db.session() as session:
             built = build_dataset(queries.approved_replies(session, self.config.curation),
-                                  max_example_tokens=backend.capabilities.max_example_tokens)
+                                  max_example_tokens=backend.capabilities.max_example_tokens, counter=rules.counter())
         content = backend.trainer.write_training_file(built.jsonl, self.config.method)
-        return TrainingFile(f"finetune-bot-{backend.name}-training.jsonl", content, len(built), built.skipped, backend.name)
+        filename = f"finetune-bot-{backend.name}-training.jsonl"
+        report = validate_text(built.jsonl, rules, source=filename)
+        return TrainingFile(filename, content, len(built), built.skipped, backend.name, report)
+
+    def validation_rules(self, backend: Backend, base_model: str) -> Rules:
+        """What a training file for `backend` is checked against: its limits, the model's tokenizer and price."""
+        caps = backend.capabilities
+        return Rules(model=base_model, max_example_tokens=caps.max_example_tokens, min_examples=caps.min_examples,
+                     model_dir=self.config.model_dir, prices=self.config.prices)
 
     def restore(self, model: str) -> bool:
         """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""
@@ -211,8 +229,12 @@ class Pipeline:
         rules = self.rules
         if (no := decision.before_building(backlog, trigger, rules)) is not None:
             return no
+        try:
+            counter = self.validation_rules(self.backend, self.config.base_model).counter()
+        except TokenizerUnavailable as exc:
+            return TickResult(Outcome.FAILED, f"Cannot count the examples' tokens for {self.config.base_model}: {exc.message}")
         built = build_dataset(queries.approved_replies(session, self.config.curation),
-                              max_example_tokens=self.backend.capabilities.max_example_tokens)
+                              max_example_tokens=self.backend.capabilities.max_example_tokens, counter=counter)
         candidate = decision.Candidate(
             valid=len(built),
             new=len(set(built.reply_ids) - queries.trained_reply_ids(session)),
@@ -285,7 +307,14 @@ class Pipeline:
             job = queries.require_job(session, job_id)
             backend = self._backend_of(job)
             filename = f"finetune-bot-dataset-{job.dataset_id}.jsonl"
-            jsonl, method = job.dataset.jsonl, Method(job.method)
+            jsonl, method, base_model = job.dataset.jsonl, Method(job.method), job.base_model
+        if (refusal := self._check_file(jsonl, backend, base_model, filename)) is not None:
+            with self.db.session() as session:
+                self._transition(session, job_id, JobState.PREPARING, JobState.FAILED, finished_at=self.clock.now(),
+                                 error_message=refusal, error_code=UPLOAD_REFUSED_CODE,
+                                 announce=NotificationKind.UPLOAD_REFUSED)
+            log.warning("job %s: not uploaded: %s", job_id, refusal)
+            return False
         try:
             content = backend.trainer.write_training_file(jsonl, method)
             file_id = backend.trainer.stage(filename, content)
@@ -300,6 +329,16 @@ class Pipeline:
         if moved:
             log.info("job %s staged training file %s at the %s backend", job_id, file_id, backend.name)
         return moved
+
+    def _check_file(self, jsonl: str, backend: Backend, base_model: str, filename: str) -> str | None:
+        """The same validation `finetune-bot validate` runs; why the file must not be uploaded, or None."""
+        try:
+            report = validate_text(jsonl, self.validation_rules(backend, base_model), source=filename)
+        except TokenizerUnavailable as exc:
+            return f"its tokens could not be counted: {exc.message}"
+        if report.usable:
+            return None
+        return f"the training file failed validation ({report.errors} error(s)): {report.summary()}"
 
     def _create(self, job_id: int) -> bool:
         with self.db.session() as session:
@@ -519,14 +558,16 @@ class Pipeline:
 
     # --- one move ---------------------------------------------------------------------------------
 
-    def _transition(self, session: Session, job_id: int, expected: JobState, target: JobState, **fields: Any) -> bool:
-        """Moves the job if it is still in `expected`, and queues the announcement finetune.states declares."""
+    def _transition(self, session: Session, job_id: int, expected: JobState, target: JobState, *,
+                    announce: NotificationKind | None = None, **fields: Any) -> bool:
+        """Moves the job if it is still in `expected`, and queues the announcement finetune.states declares
+        (or `announce`, where the move means something more particular)."""
         check_transition(expected, target)
         now = self.clock.now()
         if not queries.transition_job(session, job_id, expected, target, now, **fields):
             log.info("job %s was no longer %s; leaving it as the other step left it", job_id, expected)
             return False
-        if (kind := ANNOUNCEMENTS.get(target)) is not None:
+        if (kind := announce or ANNOUNCEMENTS.get(target)) is not None:
             job = queries.require_job(session, job_id)
             view = JobView.of(job)
             if target == JobState.REFUSED:

@@ -54,7 +54,8 @@ def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeli
         return
     dm = client.conversations_open(users=user)["channel"]["id"]
     client.files_upload_v2(channel=dm, content=training.content, filename=training.filename,
-                           title=training.filename, initial_comment=export_view.export_comment(training))
+                           title=training.filename,
+                           initial_comment=export_view.export_comment(training, training.report.text() if training.report else None))
     respond(text=export_view.SENT, response_type="ephemeral", replace_original=False)
 
 
