@@ -50,7 +50,8 @@ def test_invalid_examples_are_skipped_with_their_reasons_and_the_rest_kept():
 
 def test_validation_names_each_problem():
     assert example_problems({"messages": []}, MAX_EXAMPLE_TOKENS, COUNTER) == ["the example has no messages"]
-    problems = example_problems({"messages": [{"role": "robot", "content": "x"}, {"role": "user", "content": ""}]}, MAX_EXAMPLE_TOKENS, COUNTER)
+    problems = example_problems({"messages": [{"role": "robot", "content": "x"}, {"role": "user", "content": ""}]},
+                                MAX_EXAMPLE_TOKENS, COUNTER)
     assert "message 0 has an unknown role 'robot'" in problems
     assert "message 1 (user) has no text" in problems
     assert "the example does not end with the assistant's reply" in problems
