@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from bot.cli import main
-from tests.finetune.test_validator import chat, good_rows, jsonl
+from tests.support.training_files import chat, good_rows, jsonl
 
 
 def env_for(tmp_path, **extra: str) -> dict[str, str]:

@@ -18,17 +18,8 @@ import pytest
 
 from finetune import tokens
 from finetune.tokens import TokenizerUnavailable, base_model, counter_for, encoding_for
+from tests.support.training_files import COOKBOOK_MESSAGES
 
-# the cookbook's example conversation; the OpenAI API counted its prompt tokens
-COOKBOOK_MESSAGES = [
-    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
-    {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
-    {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-    {"role": "system", "name": "example_user",
-     "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."},
-]
 PUBLISHED_IDS = {
     ("cl100k_base", "tiktoken is great!"): [83, 1609, 5963, 374, 2294, 0],
     ("cl100k_base", "antidisestablishmentarianism"): [519, 85342, 34500, 479, 8997, 2191],

@@ -10,29 +10,10 @@ import pytest
 
 from finetune.prices import DEFAULT_PRICES, PriceTableError, load_prices, price_for
 from finetune.validator import ProblemKind, Rules, auto_epochs, validate_file, validate_text
-from tests.finetune.test_tokens import COOKBOOK_MESSAGES
+from tests.support.training_files import COOKBOOK_MESSAGES, chat, dpo, good_rows, jsonl
 
 GPT4 = Rules(model="gpt-4-0613", max_example_tokens=65_536)
 MINI = Rules(model="gpt-4.1-mini-2025-04-14", max_example_tokens=65_536)
-
-
-def chat(question: str, answer: str, **extra: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "system", "content": "You review products."}, {"role": "user", "content": question},
-                         {"role": "assistant", "content": answer, **extra}]}
-
-
-def dpo(question: str, good: str, bad: str) -> dict[str, Any]:
-    return {"input": {"messages": [{"role": "user", "content": question}], "tools": [], "parallel_tool_calls": True},
-            "preferred_output": [{"role": "assistant", "content": good}],
-            "non_preferred_output": [{"role": "assistant", "content": bad}]}
-
-
-def jsonl(*rows: Any) -> str:
-    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
-
-
-def good_rows(n: int = 12) -> list[dict[str, Any]]:
-    return [chat(f"Review this product: gadget {i}", f"Gadget {i} is great!") for i in range(n)]
 
 
 def kinds(report) -> list[tuple[int | None, ProblemKind]]:

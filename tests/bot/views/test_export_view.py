@@ -4,7 +4,7 @@ from __future__ import annotations
 from bot.views.export import MAX_REPORT_CHARS, export_comment
 from finetune.pipeline import TrainingFile
 from finetune.validator import Rules, validate_text
-from tests.finetune.test_validator import good_rows, jsonl
+from tests.support.training_files import good_rows, jsonl
 
 RULES = Rules(model="gpt-4.1-mini-2025-04-14", max_example_tokens=65_536)
 
