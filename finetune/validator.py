@@ -32,7 +32,8 @@ MIN_EXAMPLES = 10
 MAX_LISTED = 20  # problems listed per kind; the rest are counted
 # below these sizes one process is quicker than starting another (a spawned one imports and loads its tokenizer)
 PARALLEL_FROM_BYTES = {"fork": 1024 * 1024, "spawn": 32 * 1024 * 1024, "forkserver": 32 * 1024 * 1024}
-CACHE_ENTRIES = 4096  # repeated texts (system prompts, roles, names) counted once
+CACHE_ENTRIES = 4096  # repeated texts (system prompts, a thread's earlier turns, roles, names) counted once
+CACHE_TEXT_CHARS = 2048  # longer texts are counted each time: hashing them costs little, keeping them more
 
 # OpenAI's "auto" epochs (the cookbook's Chat_finetuning_data_prep notebook)
 TARGET_EPOCHS = 3
@@ -46,7 +47,6 @@ DPO_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
 DPO_INPUT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-CACHED_ROLES = frozenset({"system", "developer"})
 
 
 class FileFormat(StrEnum):
@@ -184,7 +184,8 @@ class Report:
             out.append(f"  epochs (OpenAI's auto): {self.epochs}")
             out.append(f"  billed tokens: {self.billed_tokens:,} (each example up to the limit, times {self.epochs} epochs)")
             if self.estimated_cost is not None:
-                out.append(f"  estimated cost: ${self.estimated_cost:,.2f} at ${self.price_per_million:,.2f} per 1M training tokens")
+                cost = f"{self.estimated_cost:,.2f}" if self.estimated_cost >= 1 else f"{self.estimated_cost:.4f}"
+                out.append(f"  estimated cost: ${cost} at ${self.price_per_million:,.2f} per 1M training tokens")
             else:
                 out.append(f"  estimated cost: unknown, the price table has no entry for {self.model}")
         return "\n".join(out)
@@ -319,7 +320,7 @@ class _Checker:
                 problems.append((ProblemKind.UNKNOWN_KEY, f"{where}message {index} has unknown key(s) {_names(unknown)}"))
             role = message.get("role")
             if role not in ROLES:
-                problems.append((ProblemKind.UNKNOWN_ROLE, f"{where}message {index} has an unknown role {role!r}"
+                problems.append((ProblemKind.UNKNOWN_ROLE, f"{where}message {index} has an unknown role {_short(role)}"
                                  if role is not None else f"{where}message {index} has no role"))
                 role = str(role)
             content = message.get("content")
@@ -334,12 +335,12 @@ class _Checker:
                 problems.append((ProblemKind.MISSING_CONTENT, f"{where}message {index} ({role}) has no content"))
             weight = message.get("weight", 1)
             if "weight" in message and (not weights or role != "assistant" or type(weight) is not int or weight not in (0, 1)):
-                detail = (f"{where}message {index} has a weight {weight!r}: only 0 or 1 is allowed"
+                detail = (f"{where}message {index} has a weight {_short(weight)}: only 0 or 1 is allowed"
                           if role == "assistant" and weights else f"{where}message {index} ({role}) cannot carry a weight")
                 problems.append((ProblemKind.BAD_WEIGHT, detail))
             if role == "assistant":
                 trained = bool(trained) or weight != 0
-            tokens += TOKENS_PER_MESSAGE + cached(role) + (cached(text) if role in CACHED_ROLES else count(text))
+            tokens += TOKENS_PER_MESSAGE + cached(role) + (cached(text) if len(text) <= CACHE_TEXT_CHARS else count(text))
             name = message.get("name")
             if type(name) is str:
                 tokens += cached(name) + TOKENS_PER_NAME
@@ -353,7 +354,13 @@ def _text_parts(content: list[Any]) -> str:
 
 
 def _names(keys: Iterable[Any]) -> str:
-    return ", ".join(repr(k) for k in sorted(map(str, keys)))
+    return ", ".join(_short(k) for k in sorted(map(str, keys)))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr() of a value from the file, cut: a hand-written file may hold a key or a role of any length."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _problem_dict(problem: Problem) -> dict[str, Any]:

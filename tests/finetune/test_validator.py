@@ -185,3 +185,10 @@ def test_only_a_few_problems_of_each_kind_are_listed_but_all_are_counted():
     assert report.counts[ProblemKind.INVALID_JSON] == 50
     assert len([p for p in report.problems if p.kind is ProblemKind.INVALID_JSON]) == 20
     assert "...and 30 more" in report.text()
+
+
+def test_what_a_hand_written_file_holds_is_quoted_short():
+    odd = {"messages": [{"role": "r" * 500, "content": "q"}, {"role": "assistant", "content": "a"}], "k" * 500: 1}
+    report = validate_text(jsonl(*good_rows(10), odd), MINI)
+    assert [p.kind for p in report.problems] == [ProblemKind.UNKNOWN_KEY, ProblemKind.UNKNOWN_ROLE]
+    assert all(len(p.detail) < 120 for p in report.problems)
