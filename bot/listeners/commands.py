@@ -13,6 +13,7 @@ from bot.views import status as view
 from finetune.clock import Clock
 from finetune.pipeline import Pipeline
 from finetune.scheduler import FinetuneScheduler
+from finetune.tokens import TokenizerUnavailable
 from storage.enums import Trigger
 
 log = logging.getLogger("bot.commands")
@@ -48,7 +49,11 @@ def on_finetune(
 
 def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeline) -> None:
     """The training file and its report, as a file in the person's DMs (files_upload_v2)."""
-    training = pipeline.training_file()
+    try:
+        training = pipeline.training_file()
+    except TokenizerUnavailable as exc:  # the local model's tokenizer is missing: say what to fix
+        respond(text=f"I can't count the examples' tokens: {exc.message}", response_type="ephemeral", replace_original=False)
+        return
     if training.examples == 0 and not training.skipped:
         respond(text=export_view.EMPTY, response_type="ephemeral", replace_original=False)
         return
