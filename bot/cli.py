@@ -1,4 +1,4 @@
-"""finetune-bot: run | worker | status | export PATH | migrate (also `python -m bot`).
+"""finetune-bot: run | worker | status | validate FILE | export PATH | migrate (also `python -m bot`).
 
 The offline sandbox is not part of the product: it lives in the repository's sandbox/ (`python -m sandbox`,
 or `make run` with no Slack credentials set).
@@ -6,12 +6,13 @@ or `make run` with no Slack credentials set).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot.backend_checks import BackendNotReady
 from bot.config import ConfigError, Settings, has_slack_credentials, load_settings, read_environment
@@ -132,38 +133,85 @@ def cmd_status(env: Mapping[str, str]) -> int:
     return 0
 
 
+def cmd_validate(env: Mapping[str, str], path: str, *, as_json: bool, model: str | None) -> int:
+    """Checks any chat or DPO training file against the configured backend's rules: 0 usable, 1 not."""
+    from finetune.validator import validate_file
+
+    settings = _settings(env, require_credentials=False)
+    rules = _validation_rules(settings, model)
+    try:
+        report = validate_file(path, rules)
+    except OSError as exc:
+        print(f"finetune-bot validate: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+    return 0 if report.usable else 1
+
+
+def _validation_rules(settings: Settings, model: str | None = None) -> Any:
+    """The configured backend's limits and the model's tokenizer and price (finetune.validator.Rules).
+
+    The backend is built only to read its rules: its database handle is never connected, so nothing is created.
+    """
+    from bot.services import BackendFactory, tokenizer_dir
+    from finetune.clock import SystemClock
+    from finetune.validator import Rules
+    from storage.db import Database
+
+    db = Database(settings.database_url, create_folder=False)
+    factory = BackendFactory(settings, db, SystemClock())
+    try:
+        caps = factory(settings.backend).capabilities
+    finally:
+        factory.close()
+        db.dispose()
+    return Rules(model=model or settings.base_model, max_example_tokens=caps.max_example_tokens,
+                 min_examples=caps.min_examples, model_dir=None if model else tokenizer_dir(settings),
+                 prices=settings.prices)
+
+
 def cmd_export(env: Mapping[str, str], path: str) -> int:
     """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
     from bot.services import BackendFactory, pipeline_config
     from finetune.clock import SystemClock
     from finetune.dataset import as_backend_reads
     from finetune.pipeline import build_files
+    from finetune.validator import validate_text
     from storage.db import Database, require_ready
 
     settings = _settings(env, require_credentials=False)
     database = require_ready(settings.database_url)
+    rules = _validation_rules(settings)
     db = Database(settings.database_url)
     factory = BackendFactory(settings, db, SystemClock())
     try:
         backend = factory(settings.backend)  # its rules and its file format: what a job would upload
         config = pipeline_config(settings)
         with db.session() as session:
-            built = build_files(session, config, backend.capabilities)
+            built = build_files(session, config, backend.capabilities, counter=rules.counter())
         content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, config.method),
                                                       config.method)
     finally:
         factory.close()
         db.dispose()
+    report = validate_text(built.jsonl, rules, source=path if path != "-" else "the training file")
     if path == "-":
         sys.stdout.buffer.write(content)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(content)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        target.with_suffix(".report.txt").write_text(report.text() + "\n", encoding="utf-8")
     print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped"
           + (f"; {len(built.validation_lines)} held out for validation (not written)" if built.validation_lines else ""),
           file=sys.stderr)
     for skipped in built.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)
+    if path == "-":
+        print(report.text(), file=sys.stderr)
+    else:
+        verdict = "usable" if report.usable else f"NOT usable ({report.summary()})"
+        print(f"validation: {verdict}; report in {target.with_suffix('.report.txt')}", file=sys.stderr)
     return 0
 
 
@@ -186,8 +234,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     sub.add_parser("worker", help="train queued jobs of the local backend (FINETUNE_BACKEND=local), one at a time")
     sub.add_parser("status", help="print where the reply model and fine-tuning stand (read-only)")
-    export = sub.add_parser("export", help="write the approved examples as training JSONL (read-only)")
-    export.add_argument("path", help="file to write, or - for standard output")
+    validate = sub.add_parser("validate", help="check a chat or DPO training file: exit 0 when usable, 1 when not")
+    validate.add_argument("file", help="the JSONL file to check")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.add_argument("--model", help="count and price for this model (default: FINETUNE_BASE_MODEL)")
+    export = sub.add_parser("export", help="write the approved examples as training JSONL, and its validation report (read-only)")
+    export.add_argument("path", help="file to write (its report goes beside it, .report.txt), or - for standard output")
     sub.add_parser("migrate", help="create or upgrade the database schema")
     sub.add_parser("sandbox", help="moved: see `python -m sandbox` in a checkout")
     return root
@@ -204,6 +256,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_status(environment)
         if args.command == "export":
             return cmd_export(environment, args.path)
+        if args.command == "validate":
+            return cmd_validate(environment, args.file, as_json=args.json, model=args.model)
         if args.command == "migrate":
             return cmd_migrate(environment)
         if args.command == "worker":

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from finetune.backend import METHOD_SETTING, Method
 from finetune.cron import parse_cron
 from finetune.data_redaction import parse_patterns
+from finetune.prices import DEFAULT_PRICES, load_prices
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly and enthusiastic product reviewer who loves to highlight the best features of a product."
@@ -87,6 +88,8 @@ class Settings:
     redact_patterns: tuple[str, ...] = ()  # REDACT_PATTERNS: extra regular expressions scrubbed from training data
     finetune_admins: frozenset[str] = frozenset()  # who may run, cancel and export; empty: the workspace's admins and owners
     allow_self_approval: bool = False  # True: a person's approval of their own answer counts alone (a team of one)
+    # the validator's cost estimate: USD per 1M training tokens by model (FINETUNE_PRICES_FILE over the built-in table)
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     log_level: str = "INFO"
 
     @property
@@ -339,6 +342,7 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
                                  "a list of regular expressions separated by ||"),
         finetune_admins=r.parsed("FINETUNE_ADMINS", defaults.finetune_admins, _user_ids, "a list of Slack user ids"),
         allow_self_approval=r.parsed("ALLOW_SELF_APPROVAL", defaults.allow_self_approval, _boolean, "true or false"),
+        prices=r.parsed("FINETUNE_PRICES_FILE", defaults.prices, load_prices, "a price table"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )
     if overlap := set(settings.approve_reactions) & set(settings.reject_reactions):

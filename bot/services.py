@@ -87,6 +87,12 @@ class BackendFactory:
             closer.close()
 
 
+def tokenizer_dir(settings: Settings) -> str | None:
+    """Where the tokenizer that counts training tokens lives: the local base model's directory; None for
+    OpenAI models (their encodings ship with bpe-openai)."""
+    return settings.local_base_model if settings.backend == "local" else None
+
+
 def curation_of(settings: Settings) -> Curation:
     return Curation(curators=settings.curator_user_ids, required=settings.approvals_required,
                     self_approval=settings.allow_self_approval)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from finetune.backend import Capabilities, Method
 from finetune.data_redaction import NO_EXTRA, Redactor
+from finetune.tokens import TokenCounter
 from finetune.validation import example_problems
 from storage.db import storable
 
@@ -128,7 +129,7 @@ class _Candidate:
 
 
 def build_dataset(replies: Iterable[ReplyLike], *, max_example_tokens: int, redact: Redactor = NO_EXTRA,
-                  holdout_min: int = 0) -> BuiltDataset:
+                  holdout_min: int = 0, counter: TokenCounter | None = None) -> BuiltDataset:
     """Valid examples go in; invalid ones are listed with their reasons instead of failing the upload.
 
     `holdout_min`: from this many examples on, a tenth go to the validation file (0: never)."""
@@ -142,7 +143,7 @@ def build_dataset(replies: Iterable[ReplyLike], *, max_example_tokens: int, reda
     for reply in replies:
         example = weighted_example(reply.messages, reply.answer, approved[reply.thread])
         example["messages"] = redact.messages(example["messages"])
-        problems = example_problems(example, max_example_tokens)
+        problems = example_problems(example, max_example_tokens, counter)
         if problems:
             built.skipped.append({"reply_id": reply.id, "problems": problems})
             continue

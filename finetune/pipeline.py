@@ -9,6 +9,7 @@ declares them, and posting them is the Slack side's business.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -34,7 +35,10 @@ from finetune.data_redaction import NO_EXTRA, Redactor
 from finetune.dataset import BuiltDataset, as_backend_reads, build_dataset
 from finetune.lease import BUSY, LEASE_TTL, Lease
 from finetune.preferences import build_preferences
+from finetune.prices import DEFAULT_PRICES
 from finetune.states import ANNOUNCEMENTS, IN_FLIGHT, TERMINAL, JobState, check_transition
+from finetune.tokens import TokenCounter, TokenizerUnavailable
+from finetune.validator import Report, Rules, validate_text
 from finetune.views import JobNotice, JobView, Outcome, PipelineStatus, TickResult
 from storage import queries
 from storage.db import Database
@@ -43,6 +47,7 @@ from storage.models import FineTuneJob
 from storage.queries import EVERYONE, Curation
 
 log = logging.getLogger("finetune.pipeline")
+UPLOAD_REFUSED_CODE = "training_file_invalid"  # error_code of a job whose file failed validation before upload
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class TrainingFile:
     backend: str
     held_out: int = 0  # examples that would go to the validation file instead
     method: Method = Method.SFT
+    report: Report | None = None  # finetune.validator's report on the file, as the upload step checks it
 
 
 class SmokeTest(Protocol):
@@ -75,6 +81,8 @@ class PipelineConfig:
     curation: Curation = EVERYONE  # whose approvals make an example, and how many
     holdout_min: int = 50  # FINETUNE_HOLDOUT_MIN: from this many examples on, a tenth is held out (0: never)
     redactor: Redactor = NO_EXTRA  # what is scrubbed from every text before it enters a file (REDACT_PATTERNS)
+    model_dir: str | None = None  # the local backend's base model directory: its tokenizer counts the tokens
+    prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))  # the validator's cost estimate
 
 
 class Pipeline:
@@ -193,17 +201,27 @@ class Pipeline:
             )
 
     def training_file(self) -> TrainingFile:
-        """The file a job would upload now, in the configured backend's format, and what was left out. Read-only."""
+        """The file a job would upload now, in the configured backend's format, what was left out, and the
+        validation report the upload step would act on. Read-only."""
         backend, method = self.backend, self.config.method
+        rules = self.validation_rules(backend, self.config.base_model)
         with self.db.session() as session:
-            built = self.build(session)
+            built = self.build(session, rules.counter())
         content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, method), method)
-        return TrainingFile(f"finetune-bot-{backend.name}-training.jsonl", content, len(built), built.skipped, backend.name,
-                            held_out=len(built.validation_lines), method=method)
+        filename = f"finetune-bot-{backend.name}-training.jsonl"
+        report = validate_text(built.jsonl, rules, source=filename)
+        return TrainingFile(filename, content, len(built), built.skipped, backend.name,
+                            held_out=len(built.validation_lines), method=method, report=report)
 
-    def build(self, session: Session) -> BuiltDataset:
+    def build(self, session: Session, counter: TokenCounter | None = None) -> BuiltDataset:
         """The files a job would train on now, by the configured backend's rules."""
-        return build_files(session, self.config, self.backend.capabilities)
+        return build_files(session, self.config, self.backend.capabilities, counter=counter)
+
+    def validation_rules(self, backend: Backend, base_model: str) -> Rules:
+        """What a training file for `backend` is checked against: its limits, the model's tokenizer and price."""
+        caps = backend.capabilities
+        return Rules(model=base_model, max_example_tokens=caps.max_example_tokens, min_examples=caps.min_examples,
+                     model_dir=self.config.model_dir, prices=self.config.prices)
 
     def restore(self, model: str) -> bool:
         """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""
@@ -238,7 +256,11 @@ class Pipeline:
             return no
         if self.config.method not in self.backend.capabilities.methods:
             return TickResult(Outcome.REFUSED, method_unsupported(self.backend.name, self.config.method))
-        built = self.build(session)
+        try:
+            counter = self.validation_rules(self.backend, self.config.base_model).counter()
+        except TokenizerUnavailable as exc:
+            return TickResult(Outcome.FAILED, f"Cannot count the examples' tokens for {self.config.base_model}: {exc.message}")
+        built = self.build(session, counter)
         candidate = decision.Candidate(
             valid=len(built),
             new=len(set(built.reply_ids) - queries.trained_reply_ids(session)),
@@ -316,7 +338,15 @@ class Pipeline:
             backend = self._backend_of(job)
             filename = f"finetune-bot-dataset-{job.dataset_id}.jsonl"
             jsonl, validation, method = job.dataset.jsonl, job.dataset.validation_jsonl, Method(job.method)
+            base_model = job.base_model
         rules = backend.capabilities
+        if (refusal := self._check_file(jsonl, backend, base_model, filename)) is not None:
+            with self.db.session() as session:
+                self._transition(session, job_id, JobState.PREPARING, JobState.FAILED, finished_at=self.clock.now(),
+                                 error_message=refusal, error_code=UPLOAD_REFUSED_CODE,
+                                 announce=NotificationKind.UPLOAD_REFUSED)
+            log.warning("job %s: not uploaded: %s", job_id, refusal)
+            return False
         try:
             file_id = backend.trainer.stage(filename, backend.trainer.write_training_file(
                 as_backend_reads(jsonl, rules, method), method))
@@ -336,6 +366,16 @@ class Pipeline:
         if moved:
             log.info("job %s staged training file %s at the %s backend", job_id, file_id, backend.name)
         return moved
+
+    def _check_file(self, jsonl: str, backend: Backend, base_model: str, filename: str) -> str | None:
+        """The same validation `finetune-bot validate` runs; why the file must not be uploaded, or None."""
+        try:
+            report = validate_text(jsonl, self.validation_rules(backend, base_model), source=filename)
+        except TokenizerUnavailable as exc:
+            return f"its tokens could not be counted: {exc.message}"
+        if report.usable:
+            return None
+        return f"the training file failed validation ({report.errors} error(s)): {report.summary()}"
 
     def _create(self, job_id: int) -> bool:
         with self.db.session() as session:
@@ -580,14 +620,16 @@ class Pipeline:
 
     # --- one move ---------------------------------------------------------------------------------
 
-    def _transition(self, session: Session, job_id: int, expected: JobState, target: JobState, **fields: Any) -> bool:
-        """Moves the job if it is still in `expected`, and queues the announcement finetune.states declares."""
+    def _transition(self, session: Session, job_id: int, expected: JobState, target: JobState, *,
+                    announce: NotificationKind | None = None, **fields: Any) -> bool:
+        """Moves the job if it is still in `expected`, and queues the announcement finetune.states declares
+        (or `announce`, where the move means something more particular)."""
         check_transition(expected, target)
         now = self.clock.now()
         if not queries.transition_job(session, job_id, expected, target, now, **fields):
             log.info("job %s was no longer %s; leaving it as the other step left it", job_id, expected)
             return False
-        if (kind := ANNOUNCEMENTS.get(target)) is not None:
+        if (kind := announce or ANNOUNCEMENTS.get(target)) is not None:
             job = queries.require_job(session, job_id)
             view = JobView.of(job)
             if target == JobState.REFUSED:
@@ -596,11 +638,12 @@ class Pipeline:
         return True
 
 
-def build_files(session: Session, config: PipelineConfig, capabilities: Capabilities) -> BuiltDataset:
+def build_files(session: Session, config: PipelineConfig, capabilities: Capabilities, *,
+                counter: TokenCounter | None = None) -> BuiltDataset:
     """The training and validation files from the curated replies now (FINETUNE_METHOD: approved examples, or
     preference pairs), redacted, each conversation once, with the stable holdout. Read-only."""
     limits: dict[str, Any] = {"max_example_tokens": capabilities.max_example_tokens, "redact": config.redactor,
-                              "holdout_min": config.holdout_min}
+                              "holdout_min": config.holdout_min, "counter": counter}
     if config.method is Method.DPO:
         return build_preferences(queries.curated_replies(session, config.curation), **limits)
     return build_dataset(queries.curated_replies(session, config.curation, approved_only=True), **limits)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from finetune.data_redaction import NO_EXTRA, Redactor
 from finetune.dataset import BuiltDataset, conversation_key, held_out, normalized
+from finetune.tokens import TokenCounter
 from finetune.validation import example_problems
 
 DUPLICATE_PAIR = "the same preference pair as reply {into}'s: it appears once"
@@ -87,26 +88,27 @@ def preference_pairs(replies: Iterable[JudgedReply], redact: Redactor = NO_EXTRA
     return [pair for pair in [*corrected, *pairs] if normalized(pair.preferred) != normalized(pair.rejected)]
 
 
-def pair_problems(pair: Pair, max_tokens: int) -> list[str]:
+def pair_problems(pair: Pair, max_tokens: int, counter: TokenCounter | None = None) -> list[str]:
     """The chat rules, checked on both sides; a preference input must end on the person's turn."""
-    problems = example_problems({"messages": [*pair.prompt, {"role": "assistant", "content": pair.preferred}]}, max_tokens)
+    problems = example_problems({"messages": [*pair.prompt, {"role": "assistant", "content": pair.preferred}]}, max_tokens,
+                                counter)
     problems += [p.replace("message", "rejected message", 1) if p.startswith("message") else p
                  for p in example_problems({"messages": [*pair.prompt, {"role": "assistant", "content": pair.rejected}]},
-                                           max_tokens) if p not in problems]
+                                           max_tokens, counter) if p not in problems]
     if pair.prompt and pair.prompt[-1].get("role") != "user":
         problems.append("the conversation does not end with the person's message")
     return problems
 
 
 def build_preferences(replies: Iterable[JudgedReply], *, max_example_tokens: int, redact: Redactor = NO_EXTRA,
-                      holdout_min: int = 0) -> BuiltDataset:
+                      holdout_min: int = 0, counter: TokenCounter | None = None) -> BuiltDataset:
     """Valid pairs in OpenAI's preference format, each once; a tenth held out from `holdout_min` pairs on."""
     built = BuiltDataset()
     seen: dict[str, int] = {}
     kept: list[Pair] = []
     for pair in preference_pairs(replies, redact):
         owner = pair.reply_ids[0]
-        problems = pair_problems(pair, max_example_tokens)
+        problems = pair_problems(pair, max_example_tokens, counter)
         if problems:
             built.skipped.append({"reply_id": owner, "problems": problems})
             continue

@@ -1,26 +1,23 @@
-"""Checks a chat example against the training-file rules before anything is uploaded.
+"""Checks a chat example against the training-file rules before it goes into a training file.
 
-The per-example token limit is the backend's (finetune.backend.Capabilities), passed in by the caller.
-
-Token counts are estimated from characters (about 4 per token for English; 3 here, to err long) so
-nothing has to download a tokenizer vocabulary at run time.
+The per-example token limit is the backend's (finetune.backend.Capabilities), passed in by the caller, and
+the count is exact, with the model's own tokenizer (finetune.tokens): an example over it is left out with
+its reason, never cut. The whole file is checked again by finetune.validator before any upload.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from finetune.tokens import TokenCounter, counter_for
+
+DEFAULT_COUNTING_MODEL = "gpt-4o"  # o200k_base: what OpenAI's current models count with, when a caller names none
+
 ROLES = frozenset({"system", "user", "assistant", "tool"})
-CHARS_PER_TOKEN_LOW = 3
 
 
-def estimate_tokens(example: dict[str, Any]) -> int:
-    chars = sum(len(str(message.get("content") or "")) + 8 for message in example.get("messages", []))
-    return math.ceil(chars / CHARS_PER_TOKEN_LOW)
-
-
-def example_problems(example: Any, max_tokens: int) -> list[str]:
-    """Why this example would be rejected; an empty list means it is fine."""
+def example_problems(example: Any, max_tokens: int, counter: TokenCounter | None = None) -> list[str]:
+    """Why this example would be rejected; an empty list means it is fine. The pipeline passes the job's
+    model's counter; without one, tokens are counted with o200k_base."""
     if not isinstance(example, dict):
         return ["the example is not a JSON object"]
     messages = example.get("messages")
@@ -45,7 +42,11 @@ def example_problems(example: Any, max_tokens: int) -> list[str]:
         problems.append("the example has no user message")
     if not roles or roles[-1] != "assistant":
         problems.append("the example does not end with the assistant's reply")
-    tokens = estimate_tokens(example)
+    if problems:
+        return problems
+    counter = counter or counter_for(DEFAULT_COUNTING_MODEL)
+    tokens = counter.messages(messages)
     if tokens > max_tokens:
-        problems.append(f"the example is too long (about {tokens} tokens; the limit is {max_tokens})")
+        about = "" if counter.exact else "about "
+        problems.append(f"the example is too long ({about}{tokens:,} tokens; the limit is {max_tokens:,})")
     return problems

@@ -48,6 +48,7 @@ class NotificationKind(StrEnum):
     JOB_CANCELLED = "job_cancelled"
     JOB_REFUSED = "job_refused"
     DEPLOY_FAILED = "deploy_failed"
+    UPLOAD_REFUSED = "upload_refused"  # the training file failed validation: nothing was uploaded
 
 
 class LocalRunState(StrEnum):

@@ -21,6 +21,7 @@ from finetune.clock import Clock
 from finetune.pipeline import Pipeline
 from finetune.scheduler import FinetuneScheduler
 from finetune.stewards import Control, LookupFailed, Stewards
+from finetune.tokens import TokenizerUnavailable
 from storage import queries
 from storage.db import Database
 from storage.enums import Trigger
@@ -90,13 +91,18 @@ def first_request(db: Database, clock: Clock, trigger_id: object) -> bool:
 
 def send_export(client: WebClient, respond: Respond, user: str, pipeline: Pipeline) -> None:
     """The training file and its report, as a file in the person's DMs (files_upload_v2)."""
-    training = pipeline.training_file()
+    try:
+        training = pipeline.training_file()
+    except TokenizerUnavailable as exc:  # the local model's tokenizer is missing: say what to fix
+        respond(text=f"I can't count the examples' tokens: {exc.message}", response_type="ephemeral", replace_original=False)
+        return
     if training.examples == 0 and not training.skipped:
         respond(text=export_view.EMPTY, response_type="ephemeral", replace_original=False)
         return
     dm = client.conversations_open(users=user)["channel"]["id"]
     client.files_upload_v2(channel=dm, content=training.content, filename=training.filename,
-                           title=training.filename, initial_comment=export_view.export_comment(training))
+                           title=training.filename,
+                           initial_comment=export_view.export_comment(training, training.report.text() if training.report else None))
     respond(text=export_view.SENT, response_type="ephemeral", replace_original=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from finetune.pipeline import TrainingFile
 
 MAX_LISTED = 10  # left-out examples listed by reason; the rest are counted
+MAX_REPORT_CHARS = 2_500  # of the validation report in the message (Slack caps a file comment's length)
 
 
 def export_comment(training: TrainingFile, report: str | None = None) -> str:
@@ -18,6 +19,8 @@ def export_comment(training: TrainingFile, report: str | None = None) -> str:
         if len(training.skipped) > MAX_LISTED:
             lines.append(f"• …and {len(training.skipped) - MAX_LISTED} more")
     if report:
+        if len(report) > MAX_REPORT_CHARS:
+            report = report[:MAX_REPORT_CHARS].rsplit("\n", 1)[0] + "\n…(cut here: `finetune-bot validate` shows it all)"
         lines += ["", "*Validation report*", f"```{report}```"]
     return "\n".join(lines)
 

@@ -20,6 +20,9 @@ def notification_text(notice: JobNotice) -> str:
     if notice.kind == NotificationKind.DEPLOY_FAILED:
         return (f":warning: Job `{ref}` trained, but deploying it failed: {job.error_message}. "
                 "The current model keeps answering; the deploy is retried.")
+    if notice.kind == NotificationKind.UPLOAD_REFUSED:
+        return (f":no_entry: Job #{job.id} was not uploaded: {job.error_message}. Nothing left this workspace and "
+                "the reply model stays as it was; `/finetune export` sends you the file and its full report.")
     if notice.kind == NotificationKind.JOB_FAILED:
         return f":warning: Fine-tuning job `{ref}` failed: {job.error_message}. The reply model stays as it was."
     if notice.kind == NotificationKind.JOB_CANCELLED:

@@ -25,7 +25,13 @@ def test_status_and_export_read_the_same_database_as_the_bot(stack, capsys, tmp_
     assert main(["export", str(target)], env=env_for(stack)) == 0
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert [line["messages"][1]["content"] for line in lines] == [f"Review this product: {p}" for p in PRODUCTS[:2]]
-    assert "2 example(s) written" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 example(s) written" in err
+    # the validation report the upload step would act on goes beside the file
+    report = (tmp_path / "out" / "examples.report.txt").read_text()
+    assert report.startswith(f"{target}: chat, 2 line(s); NOT usable")
+    assert "2 usable example(s): at least 10 are needed" in report and "o200k_base, exact counts" in report
+    assert "validation: NOT usable (2 usable example(s): at least 10 are needed)" in err
 
     assert main(["export", "-"], env=env_for(stack)) == 0
     assert capsys.readouterr().out == target.read_text()

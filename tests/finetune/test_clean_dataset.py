@@ -75,6 +75,9 @@ def test_an_earlier_answer_that_was_corrected_is_context_and_the_correction_is_w
     first, second = ask_in_a_thread(db, clock, [("Review: a lamp", "It is a lamp."), ("Brightness?", "Bright.")])
     save_correction(db, clock, queries.EVERYONE, channel="C1", ts=first, user="U3", text="A GORGEOUS lamp!")
     save_correction(db, clock, queries.EVERYONE, channel="C1", ts=second, user="U3", text="Dazzling, 800 lumens!")
+    clock.advance(60)  # someone other than the corrector approves the corrected answers
+    approve(db, clock, "C1", first, user="U4")
+    approve(db, clock, "C1", second, user="U4")
     examples = lines(build(db).jsonl)
     assert [m["content"] for m in examples[0]["messages"]][-1] == "A GORGEOUS lamp!"
     second_example = examples[1]["messages"]

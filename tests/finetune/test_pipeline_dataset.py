@@ -12,6 +12,7 @@ from finetune.backend import Method
 from finetune.backends.registry import Backends
 from finetune.corrections import save_correction
 from finetune.pipeline import Pipeline, PipelineConfig
+from finetune.votes import Vote, record_vote
 from sandbox.openai_stub import OpenAIStub
 from storage import queries
 from tests.support.factories import BASE, answered_reply
@@ -46,6 +47,8 @@ def corrected_reviews(db, clock, count: int) -> None:
                                 messages=[{"role": "system", "content": "Be upbeat."},
                                           {"role": "user", "content": f"Review this product: gadget {n}"}]).ts
         save_correction(db, clock, queries.EVERYONE, channel="C1", ts=ts, user="U3", text=f"Gadget {n} ROCKS, buy it!")
+        clock.advance(1)  # someone other than the corrector approves the correction
+        record_vote(db, clock, Vote("C1", ts, "U4", "+1", True, None), queries.EVERYONE)
 
 
 def created(stub: OpenAIStub) -> dict:
