@@ -183,7 +183,6 @@ class WebApi:
             "reactions.get": self._reactions_get,
             "reactions.add": lambda args: self._bot_reaction(args, add=True),
             "reactions.remove": lambda args: self._bot_reaction(args, add=False),
-            "views.open": self._views_open,
         }
 
     # ------------------------------------------------------------- auth.*
@@ -251,17 +250,6 @@ class WebApi:
             raise ApiError("message_not_found")
         return {"channel": channel,
                 "permalink": f"https://{self.identity.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
-
-    # ------------------------------------------------------------- views.*
-
-    def _views_open(self, args: dict) -> dict:
-        """A modal opened on a person's screen: nothing to store, only the arguments checked (calls keeps it)."""
-        view = json_arg(args.get("view"))
-        if not arg(args, "trigger_id"):
-            raise ApiError("invalid_trigger_id")
-        if not isinstance(view, dict) or view.get("type") != "modal" or not view.get("blocks"):
-            raise ApiError("invalid_arguments")
-        return {"view": {**view, "id": "V" + self.objects.ids.next("")}}
 
     # ------------------------------------------------------------- conversations.* and users.*
 
