@@ -57,9 +57,9 @@ class TrainingFile:
     examples: int
     skipped: list[dict[str, Any]]  # {"reply_id", "problems"} for each approved example left out
     backend: str
+    report: Report | None = None  # finetune.validator's report on the file, as the upload step checks it
     held_out: int = 0  # examples that would go to the validation file instead
     method: Method = Method.SFT
-    report: Report | None = None  # finetune.validator's report on the file, as the upload step checks it
 
 
 class SmokeTest(Protocol):

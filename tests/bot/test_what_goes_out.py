@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from bot.views import reply as view
-from sandbox.slack_driver import EventsDriver
 from sandbox.slack_stub_mentions import notified
 from sandbox.stack import LocalStack
 from storage import queries
 from tests.conftest import _fresh_postgres
 from tests.support.products import PRODUCTS
-from tests.support.slack import bot_posts, command, wait_for_approved
+from tests.support.slack import bot_posts, click, command, wait_for_approved
 from tests.support.wire import bot_log
 
 NIGHT = 18 * 3600
@@ -106,15 +104,7 @@ def test_an_answer_quoting_a_secret_is_posted_masked_and_so_is_the_improve_modal
     assert stack.slack.bot_token not in json.dumps(reply) and stack.slack.signing_secret not in json.dumps(reply)
     assert "token [redacted], secret [redacted]" in reply["text"]
 
-    payload = {"type": "block_actions", "user": {"id": "U0ALICE"}, "team": {"id": stack.slack.team_id},
-               "api_app_id": stack.slack.app_id, "channel": {"id": "C0GENERAL"},
-               "container": {"type": "message", "message_ts": reply["ts"], "channel_id": "C0GENERAL"},
-               "message": {"ts": reply["ts"], "text": reply["text"]}, "trigger_id": "1712345678.1.abcdef",
-               "response_url": stack.slack.base_url + "commands/none",
-               "actions": [{"type": "button", "action_id": view.IMPROVE_ACTION, "block_id": "b", "value": "improve",
-                            "action_ts": f"{int(time.time())}.000100"}]}
-    driver = EventsDriver(stack.server.url, stack.slack.signing_secret)
-    assert driver.post_raw(("payload=" + json.dumps(payload)).encode(), "application/x-www-form-urlencoded")[0] == 200
+    click(stack, reply, view.IMPROVE_ACTION, user="U0ALICE")  # a real click, with the trigger_id Slack issued
     opened = stack.slack.wait_for(lambda: stack.slack.calls_to("views.open"))
     modal = json.dumps(opened[0].args)
     assert opened[0].response["ok"] and "[redacted]" in modal

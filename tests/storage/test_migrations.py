@@ -38,7 +38,7 @@ def test_bot_processes_started_together_on_a_fresh_database_all_come_up(database
         process.go()
     results = [process.finish() for process in processes]
     assert [status for status, _ in results] == [0, 0, 0, 0], [output[-600:] for _, output in results]
-    assert all("is at revision 0008" in output for _, output in results)
+    assert all("is at revision 0010" in output for _, output in results)
     db = Database(database_url)
-    assert db.current_revision() == "0008"
+    assert db.current_revision() == "0010"
     db.dispose()
