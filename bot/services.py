@@ -102,7 +102,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(base_model=settings.base_model, min_examples=settings.min_examples, suffix=settings.suffix,
                           method=settings.method, curation=curation_of(settings), holdout_min=settings.holdout_min,
                           redactor=Redactor(settings.redact_patterns),
-                          hyperparameters=job_hyperparameters(settings))
+                          hyperparameters=job_hyperparameters(settings),
+                          model_dir=tokenizer_dir(settings), prices=settings.prices)
 
 
 def local_hyperparameters(settings: Settings, kind: Any) -> Any:

@@ -118,3 +118,16 @@ def test_who_steers_and_self_approval_are_read_and_checked():
     assert len(caught.value.problems) == 2
     assert any(p.startswith("FINETUNE_ADMINS='alice' is not a list of Slack user ids") for p in caught.value.problems)
     assert any(p.startswith("ALLOW_SELF_APPROVAL='sometimes' is not true or false") for p in caught.value.problems)
+
+
+def test_the_pipeline_counts_tokens_with_the_local_models_tokenizer_and_prices_from_the_settings(tmp_path):
+    from bot.config import load_settings
+    from bot.services import pipeline_config
+
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"my-base": 1.25}')
+    local = load_settings({"FINETUNE_BACKEND": "local", "LOCAL_BASE_MODEL": str(tmp_path), "FINETUNE_BASE_MODEL": "my-base",
+                           "FINETUNE_PRICES_FILE": str(prices)}, require_credentials=False)
+    config = pipeline_config(local)
+    assert config.model_dir == str(tmp_path) and config.prices["my-base"] == 1.25
+    assert pipeline_config(load_settings({}, require_credentials=False)).model_dir is None  # OpenAI: bpe-openai's encodings
