@@ -165,47 +165,43 @@ def _validation_rules(settings: Settings, model: str | None = None) -> Any:
     finally:
         factory.close()
         db.dispose()
-    return Rules(model=model or settings.base_model, max_example_tokens=caps.max_example_tokens,
-                 min_examples=caps.min_examples, model_dir=None if model else tokenizer_dir(settings),
-                 prices=settings.prices)
+    return Rules.of(caps, model or settings.base_model, model_dir=None if model else tokenizer_dir(settings),
+                    prices=settings.prices)
 
 
 def cmd_export(env: Mapping[str, str], path: str) -> int:
-    """Writes the approved examples as training JSONL, the same bytes a job would upload. Read-only."""
+    """Writes the approved examples as training JSONL, the same bytes a job would upload, and the validation
+    report the upload step would act on (PATH's .report.txt beside it; on stderr with `-`). Read-only."""
     from bot.services import BackendFactory, pipeline_config
     from finetune.clock import SystemClock
-    from finetune.dataset import as_backend_reads
-    from finetune.pipeline import build_files
-    from finetune.validator import validate_text
+    from finetune.pipeline import training_file
     from storage.db import Database, require_ready
 
     settings = _settings(env, require_credentials=False)
     database = require_ready(settings.database_url)
-    rules = _validation_rules(settings)
     db = Database(settings.database_url)
     factory = BackendFactory(settings, db, SystemClock())
     try:
         backend = factory(settings.backend)  # its rules and its file format: what a job would upload
-        config = pipeline_config(settings)
         with db.session() as session:
-            built = build_files(session, config, backend.capabilities, counter=rules.counter())
-        content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, config.method),
-                                                      config.method)
+            exported = training_file(session, pipeline_config(settings), backend,
+                                     source=path if path != "-" else "the training file")
     finally:
         factory.close()
         db.dispose()
-    report = validate_text(built.jsonl, rules, source=path if path != "-" else "the training file")
+    report = exported.report
+    assert report is not None, "training_file always validates"
     if path == "-":
-        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.write(exported.content)
     else:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        target.write_bytes(exported.content)
         target.with_suffix(".report.txt").write_text(report.text() + "\n", encoding="utf-8")
-    print(f"{len(built)} example(s) written to {path} from {database}; {len(built.skipped)} skipped"
-          + (f"; {len(built.validation_lines)} held out for validation (not written)" if built.validation_lines else ""),
+    print(f"{exported.examples} example(s) written to {path} from {database}; {len(exported.skipped)} skipped"
+          + (f"; {exported.held_out} held out for validation (not written)" if exported.held_out else ""),
           file=sys.stderr)
-    for skipped in built.skipped:
+    for skipped in exported.skipped:
         print(f"  reply {skipped['reply_id']}: {'; '.join(skipped['problems'])}", file=sys.stderr)
     if path == "-":
         print(report.text(), file=sys.stderr)

@@ -203,15 +203,8 @@ class Pipeline:
     def training_file(self) -> TrainingFile:
         """The file a job would upload now, in the configured backend's format, what was left out, and the
         validation report the upload step would act on. Read-only."""
-        backend, method = self.backend, self.config.method
-        rules = self.validation_rules(backend, self.config.base_model)
         with self.db.session() as session:
-            built = self.build(session, rules.counter())
-        content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, method), method)
-        filename = f"finetune-bot-{backend.name}-training.jsonl"
-        report = validate_text(built.jsonl, rules, source=filename)
-        return TrainingFile(filename, content, len(built), built.skipped, backend.name,
-                            held_out=len(built.validation_lines), method=method, report=report)
+            return training_file(session, self.config, self.backend)
 
     def build(self, session: Session, counter: TokenCounter | None = None) -> BuiltDataset:
         """The files a job would train on now, by the configured backend's rules."""
@@ -219,9 +212,7 @@ class Pipeline:
 
     def validation_rules(self, backend: Backend, base_model: str) -> Rules:
         """What a training file for `backend` is checked against: its limits, the model's tokenizer and price."""
-        caps = backend.capabilities
-        return Rules(model=base_model, max_example_tokens=caps.max_example_tokens, min_examples=caps.min_examples,
-                     model_dir=self.config.model_dir, prices=self.config.prices)
+        return Rules.of(backend.capabilities, base_model, model_dir=self.config.model_dir, prices=self.config.prices)
 
     def restore(self, model: str) -> bool:
         """The serving end forgot `model` (vLLM restarted: adapters are gone): deploy it again. True once served."""
@@ -636,6 +627,19 @@ class Pipeline:
                 view = replace(view, advice=self._backend_of(job).how_to_switch or None)
             queries.enqueue_notification(session, kind, JobNotice(kind, view).payload(), now)
         return True
+
+
+def training_file(session: Session, config: PipelineConfig, backend: Backend, *, source: str | None = None) -> TrainingFile:
+    """The file a job on `backend` would upload now (its own format), what was left out, and the validation report
+    the upload step would act on; `source` names the file in the report. Read-only: the pipeline and the CLI's export."""
+    rules = Rules.of(backend.capabilities, config.base_model, model_dir=config.model_dir, prices=config.prices)
+    built = build_files(session, config, backend.capabilities, counter=rules.counter())
+    method = config.method
+    content = backend.trainer.write_training_file(as_backend_reads(built.jsonl, backend.capabilities, method), method)
+    filename = f"finetune-bot-{backend.name}-training.jsonl"
+    report = validate_text(built.jsonl, rules, source=source or filename)
+    return TrainingFile(filename, content, len(built), built.skipped, backend.name, report,
+                        held_out=len(built.validation_lines), method=method)
 
 
 def build_files(session: Session, config: PipelineConfig, capabilities: Capabilities, *,

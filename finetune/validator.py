@@ -25,6 +25,7 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
+from finetune.backend import Capabilities
 from finetune.prices import DEFAULT_PRICES, price_for
 from finetune.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, TOKENS_PER_NAME, TokenCounter, counter_for
 
@@ -92,6 +93,13 @@ class Rules:
     min_examples: int = MIN_EXAMPLES
     model_dir: str | None = None  # the local backend: count with this directory's tokenizer.json
     prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    @classmethod
+    def of(cls, capabilities: Capabilities, model: str, *, model_dir: str | None = None,
+           prices: Mapping[str, float] | None = None) -> Rules:
+        """A backend's limits for `model`: what the pipeline checks before an upload and `finetune-bot validate` checks."""
+        return cls(model=model, max_example_tokens=capabilities.max_example_tokens, min_examples=capabilities.min_examples,
+                   model_dir=model_dir, prices=dict(DEFAULT_PRICES) if prices is None else prices)
 
     def counter(self) -> TokenCounter:
         return counter_for(self.model, model_dir=self.model_dir)
