@@ -12,28 +12,16 @@ from openai import OpenAI
 from finetune.backends.registry import Backends
 from finetune.lease import LEASE_TTL, PIPELINE_LEASE, Lease
 from finetune.pipeline import Pipeline, PipelineConfig
-from sandbox.openai_stub import OpenAIStub
 from storage import queries
 from storage.enums import JobState
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve
 from tests.support.fake_backend import FakeBackend
-from tests.support.pipelines import openai_pipeline
+from tests.support.pipelines import AlwaysAnswers, openai_pipeline
 from tests.support.processes import BotProcess
 from tests.support.waiting import wait_until
 
 WAITING_LINE = "another bot process is working"
-
-
-class Smoke:
-    def check(self, model: str) -> None:
-        """The in-memory backend's models always answer."""
-
-
-@pytest.fixture
-def stub(clock) -> Iterator[OpenAIStub]:
-    with OpenAIStub(clock).start() as running:
-        yield running
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ def slow_upload(clock) -> Iterator[FakeBackend]:
 
 
 def fake_pipeline(db, clock, fake: FakeBackend, lease: Lease | None = None) -> Pipeline:
-    return Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig(base_model="fake-base", min_examples=3), Smoke(),
+    return Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig(base_model="fake-base", min_examples=3), AlwaysAnswers(),
                     lease=lease)
 
 

@@ -10,19 +10,12 @@ from finetune.backends.openai import build_openai_backend
 from finetune.pipeline import Pipeline, PipelineConfig
 from finetune.reply_model import ReplyModel
 from finetune.states import IllegalTransition, JobState, check_transition
-from sandbox.openai_stub import OpenAIStub
 from storage import queries
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve
 from tests.support.pipelines import openai_pipeline
 
 CLIENT_RETRIES = 2  # the openai client's own retries, set explicitly: no assertion leans on the SDK's default
-
-
-@pytest.fixture
-def stub(clock) -> Iterator[OpenAIStub]:
-    with OpenAIStub(clock).start() as running:
-        yield running
 
 
 @pytest.fixture

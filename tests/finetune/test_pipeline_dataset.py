@@ -18,18 +18,7 @@ from storage import queries
 from tests.support.factories import BASE, answered_reply
 from tests.support.factories import approve_examples as approve
 from tests.support.fake_backend import FakeBackend
-from tests.support.pipelines import openai_pipeline
-
-
-class Smoke:
-    def check(self, model: str) -> None:
-        """The fake backend's models always answer."""
-
-
-@pytest.fixture
-def stub(clock) -> Iterator[OpenAIStub]:
-    with OpenAIStub(clock).start() as running:
-        yield running
+from tests.support.pipelines import AlwaysAnswers, openai_pipeline
 
 
 @pytest.fixture
@@ -109,7 +98,7 @@ def thread_with_two_approved_answers(db, clock) -> None:
 def test_the_backend_gets_the_validation_file_and_one_that_ignores_weights_gets_converted_files(db, clock):
     fake = FakeBackend(clock.now, honours_weight=False)
     thread_with_two_approved_answers(db, clock)
-    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig(base_model=BASE, min_examples=1), Smoke())
+    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig(base_model=BASE, min_examples=1), AlwaysAnswers())
     assert pipeline.tick().outcome == "submitted"
     [request] = fake.state.requests
     assert request.validation_file is None and request.method is Method.SFT
@@ -123,7 +112,7 @@ def test_the_fake_backend_records_the_validation_file_it_was_given(db, clock):
     fake = FakeBackend(clock.now)
     approve(db, clock, 60)
     pipeline = Pipeline(db, Backends.of(fake.backend), clock,
-                        PipelineConfig(base_model=BASE, min_examples=1, holdout_min=50), Smoke())
+                        PipelineConfig(base_model=BASE, min_examples=1, holdout_min=50), AlwaysAnswers())
     assert pipeline.tick().outcome == "submitted"
     [request] = fake.state.requests
     assert request.validation_file in fake.state.files and request.validation_file != request.training_file
@@ -134,7 +123,7 @@ def test_a_method_the_backend_cannot_train_is_refused_with_what_to_change(db, cl
     fake = FakeBackend(clock.now)  # supervised only
     corrected_reviews(db, clock, 3)
     pipeline = Pipeline(db, Backends.of(fake.backend), clock,
-                        PipelineConfig(base_model=BASE, min_examples=1, method=Method.DPO), Smoke())
+                        PipelineConfig(base_model=BASE, min_examples=1, method=Method.DPO), AlwaysAnswers())
     result = pipeline.tick()
     assert result.outcome == "refused"
     assert result.message == ("The fake backend cannot train with FINETUNE_METHOD=dpo: set FINETUNE_METHOD=supervised, "

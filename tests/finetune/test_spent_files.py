@@ -10,7 +10,6 @@ from openai import OpenAI
 
 from finetune.backends.registry import Backends
 from finetune.pipeline import Pipeline, PipelineConfig
-from sandbox.openai_stub import OpenAIStub
 from storage import queries
 from tests.support.factories import BASE
 from tests.support.factories import approve_examples as approve
@@ -18,12 +17,6 @@ from tests.support.fake_backend import FakeBackend
 from tests.support.pipelines import openai_pipeline
 
 CLIENT_RETRIES = 2
-
-
-@pytest.fixture
-def stub(clock) -> Iterator[OpenAIStub]:
-    with OpenAIStub(clock).start() as running:
-        yield running
 
 
 @pytest.fixture

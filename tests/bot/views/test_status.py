@@ -9,11 +9,7 @@ from finetune.backends.registry import Backends
 from finetune.pipeline import Pipeline, PipelineConfig
 from tests.support.factories import approve_examples as approve
 from tests.support.fake_backend import FakeBackend
-
-
-class Smoke:
-    def check(self, model: str) -> None:
-        pass
+from tests.support.pipelines import AlwaysAnswers
 
 
 def text(pipeline: Pipeline, today: date | None = None, **changes) -> str:
@@ -22,7 +18,7 @@ def text(pipeline: Pipeline, today: date | None = None, **changes) -> str:
 
 def test_status_names_the_backend_and_follows_a_job_through_training_and_deploy(db, clock):
     fake = FakeBackend(clock.now, name="local")
-    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig("tiny-llama", min_examples=3), Smoke())
+    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig("tiny-llama", min_examples=3), AlwaysAnswers())
     assert "Fine-tuning backend: *local*, base model `tiny-llama`" in text(pipeline)
     approve(db, clock, 3)
     pipeline.tick()
@@ -40,7 +36,7 @@ def test_status_names_the_backend_and_follows_a_job_through_training_and_deploy(
 
 def test_status_shows_when_the_base_model_retires(db, clock):
     fake = FakeBackend(clock.now)
-    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig("gpt-4.1-mini-2025-04-14"), Smoke())
+    pipeline = Pipeline(db, Backends.of(fake.backend), clock, PipelineConfig("gpt-4.1-mini-2025-04-14"), AlwaysAnswers())
     soon = text(pipeline, date(2026, 12, 2), base_model_retires=date(2027, 1, 14))
     assert "base model `gpt-4.1-mini-2025-04-14` (retires on 2027-01-14)" in soon
     gone = text(pipeline, date(2027, 2, 1), base_model_retires=date(2027, 1, 14))
