@@ -183,9 +183,7 @@ class OpenAIStub:
         if self._server is not None:
             return self
         self._server = StubServer((host, port), self._dispatch)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="openai-stub", daemon=True)
-        self._thread.start()
+        self._thread = self._server.serve_in_background("openai-stub")
         return self
 
     def stop(self) -> None:
@@ -193,10 +191,7 @@ class OpenAIStub:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+            server.stop_serving(thread)
 
     @property
     def base_url(self) -> str:

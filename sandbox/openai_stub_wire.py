@@ -119,6 +119,19 @@ class StubServer(QuietThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.dispatch = dispatch
 
+    def serve_in_background(self, name: str) -> threading.Thread:
+        """Serves on a daemon thread of its own, polling often so that stopping is quick."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def stop_serving(self, thread: threading.Thread | None) -> None:
+        """Ends the loop, closes the listening socket and waits for the serving thread."""
+        self.shutdown()
+        self.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API; every answer has a length or is chunked

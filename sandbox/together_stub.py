@@ -144,19 +144,14 @@ class TogetherStub(ServingRoutes):
     def start(self, host: str = "127.0.0.1", port: int = 0) -> TogetherStub:
         if self._server is None:
             self._server = StubServer((host, port), self._dispatch)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                            name="together-stub", daemon=True)
-            self._thread.start()
+            self._thread = self._server.serve_in_background("together-stub")
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+            server.stop_serving(thread)
 
     @property
     def base_url(self) -> str:

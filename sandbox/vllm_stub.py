@@ -58,6 +58,11 @@ class _Server(StubServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def server_close(self) -> None:
+        """Closing also drops the connections still open, as a dying process would."""
+        super().server_close()
+        self.drop_connections()
+
     def drop_connections(self) -> None:
         with self._open_lock:
             open_now = list(self._open)
@@ -114,20 +119,14 @@ class VllmStub:
         if self._server is None:
             self._server = _Server((host, self._port if port is None else port), self._dispatch)
             self._port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                            name="vllm-stub", daemon=True)
-            self._thread.start()
+            self._thread = self._server.serve_in_background("vllm-stub")
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.drop_connections()
-        if thread is not None:
-            thread.join(timeout=5)
+            server.stop_serving(thread)
 
     @property
     def base_url(self) -> str:
