@@ -6,7 +6,9 @@ request is reset, and every event is answered or visibly refused, none lost. The
 figures whether or not the goal is met.
 
 Run with `make bench-ack`, or `python -m bench.ack_bench [--seconds 10] [--rates 10,30,100]`.
-Everything is local: the real bot over loopback against both stand-ins, on a fresh SQLite file.
+Everything is local: the real bot over loopback against both stand-ins, on a fresh SQLite file. The bot
+(`python -m bot run`) and the bare app each run in a process of their own, the stand-ins in this one and
+the load generator in another, so no app shares its interpreter with Slack's or the model's side.
 """
 from __future__ import annotations
 
@@ -19,20 +21,18 @@ import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from slack_bolt import App
-from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bench.ack_client import SLACK_TIMEOUT, Load, Sample, pool_size, send_open_loop
-from bot.app import LISTENER_THREADS, HttpServer
 from finetune.clock import SystemClock
-from sandbox.slack_stub import SlackStub
+from sandbox.app_process import AppProcess
 from sandbox.stack import LocalStack
+from storage.db import Database
 from storage.enums import ReplyStatus
 from storage.models import Reply
 
@@ -53,31 +53,17 @@ _gadgets = itertools.count(1)
 # --------------------------------------------------------------------------- the two apps
 
 
-def bare_app(slack: SlackStub) -> App:
-    """Bolt with nothing of ours: one app_mention listener that does nothing, the bot's executor size.
-
-    The token rides on the client (Bolt ignores `token=` when a client is given); the constructor's
-    auth.test goes to the stand-in.
-    """
-    app = App(
-        signing_secret=slack.signing_secret,
-        client=WebClient(token=slack.bot_token, base_url=slack.api_url),
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bare-listener"),
-    )
-
-    @app.event("app_mention")
-    def ignore_mention() -> None:
-        """Acked by Bolt before this runs; does nothing."""
-
-    return app
-
-
 @dataclass
 class Apps:
-    """The bot (in its stack) and the bare app, each behind bot.app.HttpServer on loopback."""
+    """The stand-ins (in this process), and the bot and the bare app, each a process of its own on loopback.
+
+    db reads the bot's SQLite file, to sort its questions into answered, refused and lost.
+    """
 
     stack: LocalStack
-    bare: HttpServer
+    bot: AppProcess
+    bare: AppProcess
+    db: Database
 
     @property
     def signing_secret(self) -> str:
@@ -86,13 +72,23 @@ class Apps:
 
 @contextmanager
 def running_apps(tmp_dir: Path) -> Iterator[Apps]:
-    """The stack on a fresh SQLite file in HTTP mode, and the bare app served by the same server class."""
-    with LocalStack(f"sqlite:///{tmp_dir / 'ack-bench.db'}", clock=SystemClock()) as stack:
-        bare = HttpServer(bare_app(stack.slack), "127.0.0.1", 0).start()
-        try:
-            yield Apps(stack, bare)
-        finally:
-            bare.stop()
+    """The stand-ins, the bot (`python -m bot run`, as in production) on a fresh SQLite file, and the bare app."""
+    stack = LocalStack(f"sqlite:///{tmp_dir / 'ack-bench.db'}", clock=SystemClock()).start(bot=False)
+    try:
+        slack = stack.slack
+        bare_env = {"SLACK_SIGNING_SECRET": slack.signing_secret, "SLACK_BOT_TOKEN": slack.bot_token,
+                    "SLACK_API_URL": slack.api_url}
+        with AppProcess.bot(stack.bot_env(), tmp_dir, log_level="WARNING") as bot, \
+                AppProcess(["-m", "bench.bare_app"], bare_env, tmp_dir) as bare:
+            db = Database(stack.database_url, create_folder=False)
+            try:
+                yield Apps(stack, bot, bare, db)
+            finally:
+                db.dispose()
+                bot.stop()
+                bare.stop()
+    finally:
+        stack.stop()
 
 
 # --------------------------------------------------------------------------- traffic
@@ -165,10 +161,10 @@ class Outcomes:
         return self.answered + self.refused + self.lost
 
 
-def reply_states(stack: LocalStack, source_ts: Sequence[str]) -> dict[str, str]:
+def reply_states(db: Database, source_ts: Sequence[str]) -> dict[str, str]:
     """Reply.status by question ts, for those that have a reply record."""
     states: dict[str, str] = {}
-    with stack.services.db.session() as session:
+    with db.session() as session:
         for i in range(0, len(source_ts), 500):  # keep under SQLite's bound-parameter limit
             chunk = list(source_ts[i:i + 500])
             rows = session.execute(
@@ -178,7 +174,7 @@ def reply_states(stack: LocalStack, source_ts: Sequence[str]) -> dict[str, str]:
     return states
 
 
-def wait_until_quiet(stack: LocalStack, source_ts: Sequence[str], limit: float = DRAIN_LIMIT) -> tuple[float, bool]:
+def wait_until_quiet(apps: Apps, source_ts: Sequence[str], limit: float = DRAIN_LIMIT) -> tuple[float, bool]:
     """Poll until no reply is pending and nothing (replies, deliveries) has moved for QUIET seconds.
 
     Not "until all are answered": a lost event never gets a record, and waiting for it would only
@@ -187,9 +183,9 @@ def wait_until_quiet(stack: LocalStack, source_ts: Sequence[str], limit: float =
     started = time.monotonic()
     last, still_since = None, started
     while True:
-        states = reply_states(stack, source_ts)
+        states = reply_states(apps.db, source_ts)
         pending = sum(1 for s in states.values() if s == ReplyStatus.PENDING)
-        signature = (len(states), pending, len(stack.slack.deliveries))
+        signature = (len(states), pending, len(apps.stack.slack.deliveries))
         now = time.monotonic()
         if signature != last:
             last, still_since = signature, now
@@ -207,10 +203,10 @@ def bot_threads(stack: LocalStack) -> set[str]:
     return {m["thread_ts"] for m in messages if m.get("user") == bot and m.get("thread_ts") not in (None, m["ts"])}
 
 
-def count_outcomes(stack: LocalStack, source_ts: Sequence[str], limit: float = DRAIN_LIMIT) -> Outcomes:
+def count_outcomes(apps: Apps, source_ts: Sequence[str], limit: float = DRAIN_LIMIT) -> Outcomes:
     """Wait (bounded) for the bot's work to drain, then sort each question into answered/refused/lost."""
-    waited, drained = wait_until_quiet(stack, source_ts, limit)
-    states, threads = reply_states(stack, source_ts), bot_threads(stack)
+    waited, drained = wait_until_quiet(apps, source_ts, limit)
+    states, threads = reply_states(apps.db, source_ts), bot_threads(apps.stack)
     answered = refused = lost = 0
     for ts in source_ts:
         if ts not in threads:
@@ -245,8 +241,8 @@ def measure_rate(apps: Apps, rate: float, seconds: float, client: Client = send_
     stack = apps.stack
     bare = Load(client(apps.bare.url, apps.signing_secret, encode(stack, unstored_events(stack, count)), rate))
     questions = post_questions(stack, count)
-    bot = Load(client(stack.server.url, apps.signing_secret, encode(stack, questions), rate))
-    outcomes = count_outcomes(stack, [q["ts"] for q in questions])
+    bot = Load(client(apps.bot.url, apps.signing_secret, encode(stack, questions), rate))
+    outcomes = count_outcomes(apps, [q["ts"] for q in questions])
     return RateResult(rate, bare, bot, outcomes)
 
 

@@ -47,7 +47,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
     if not has_slack_credentials(env):
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
-    from bot.app import HttpServer, create_app, socket_mode_handler
+    from bot.app import HttpServer, create_app, settle_for_serving, socket_mode_handler
     from bot.backend_checks import check_backend, check_method
     from bot.services import build_services
     from bot.startup import check_slack, prepare
@@ -67,6 +67,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
             worker = WorkerThread(build_worker(settings, services.db, services.clock))
             worker.start()
         services.scheduler.start()
+        settle_for_serving()
         signal.signal(signal.SIGTERM, _stop)
         model = services.reply_model.current()
         if settings.socket_mode:

@@ -9,6 +9,7 @@ behind the ack, rather than in a middleware in front of it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +24,25 @@ log = logging.getLogger("bot.event_work")
 EVENT_IDS_KEPT = timedelta(days=2)  # Slack redelivers within minutes; keep ids well past that
 
 
+REPLY_NICENESS = 10  # added to the reply threads' nice value: on a busy CPU, acks get it first
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads one by one: a reply thread at nice 10 yields the CPU to the threads that
+    acknowledge Slack (nice 0) whenever both are ready, and still gets it whenever they are idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + REPLY_NICENESS)
+    except (AttributeError, OSError) as exc:  # not Linux, or not permitted: replies run at the same priority
+        log.debug("could not lower the priority of %s: %s", threading.current_thread().name, exc)
+
+
 class EventWork:
     def __init__(self, db: Database, clock: Clock, *, workers: int = 8, queued: int = 300) -> None:
         self.db = db
         self.clock = clock
         self._slots = threading.BoundedSemaphore(workers + queued)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="event-work")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="event-work",
+                                        initializer=_lower_priority)
         self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-refusal")
 
     def submit(

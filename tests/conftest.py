@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from sandbox.clock import ManualClock
+from sandbox.postgres import PostgresUnavailable, start_postgres
 from storage.db import Database
-from tests.support.postgres import PostgresUnavailable, start_postgres
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _database_names = itertools.count(1)

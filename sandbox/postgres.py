@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for the test session, from the machine's own server binaries."""
+"""A throwaway PostgreSQL cluster (tests, benchmarks), from the machine's own server binaries."""
 from __future__ import annotations
 
 import glob
