@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: install install-local run test bench bench-ack bench-local bench-validate clean
+.PHONY: install install-local run test bench bench-ack bench-load bench-local bench-validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,14 @@ test: $(LOCAL_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.ack_bench
+	$(BIN)/python -m bench.load_bench
 	$(BIN)/python -m bench.validate_bench
 
 bench-ack: $(STAMP)
 	$(BIN)/python -m bench.ack_bench
+
+bench-load: $(STAMP)
+	$(BIN)/python -m bench.load_bench
 
 bench-local: $(LOCAL_STAMP)
 	$(BIN)/python -m bench.local_train_bench

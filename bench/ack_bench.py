@@ -17,18 +17,16 @@ import itertools
 import json
 import logging
 import math
-import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.ack_client import SLACK_TIMEOUT, Load, Sample, pool_size, send_open_loop
+from bench.ack_client import SLACK_TIMEOUT, Load, Sample, pool_size, send_open_loop, spawned_client
 from finetune.clock import SystemClock
 from sandbox.app_process import AppProcess
 from sandbox.stack import LocalStack
@@ -57,7 +55,7 @@ _gadgets = itertools.count(1)
 class Apps:
     """The stand-ins (in this process), and the bot and the bare app, each a process of its own on loopback.
 
-    db reads the bot's SQLite file, to sort its questions into answered, refused and lost.
+    db reads the bot's database, to sort its questions into answered, refused and lost.
     """
 
     stack: LocalStack
@@ -71,9 +69,13 @@ class Apps:
 
 
 @contextmanager
-def running_apps(tmp_dir: Path) -> Iterator[Apps]:
-    """The stand-ins, the bot (`python -m bot run`, as in production) on a fresh SQLite file, and the bare app."""
-    stack = LocalStack(f"sqlite:///{tmp_dir / 'ack-bench.db'}", clock=SystemClock()).start(bot=False)
+def running_apps(tmp_dir: Path, database_url: str | None = None) -> Iterator[Apps]:
+    """The stand-ins, the bot (`python -m bot run`, as in production) and the bare app.
+
+    The bot's database is `database_url` (an empty PostgreSQL database, say), else a fresh SQLite file.
+    """
+    url = database_url or f"sqlite:///{tmp_dir / 'ack-bench.db'}"
+    stack = LocalStack(url, clock=SystemClock()).start(bot=False)
     try:
         slack = stack.slack
         bare_env = {"SLACK_SIGNING_SECRET": slack.signing_secret, "SLACK_BOT_TOKEN": slack.bot_token,
@@ -251,19 +253,6 @@ def warm_up(apps: Apps, client: Client) -> None:
     measure_rate(apps, 5.0, 1.0, client)
 
 
-# --------------------------------------------------------------------------- the client process
-
-
-@contextmanager
-def client_process() -> Iterator[Client]:
-    """The load generator in a spawned process of its own: its threads never wait for the apps' GIL."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        def client(url: str, secret: str, bodies: Sequence[bytes], rate: float) -> list[Sample]:
-            return pool.submit(send_open_loop, url, secret, list(bodies), rate).result()
-
-        yield client
-
-
 # --------------------------------------------------------------------------- the table
 
 
@@ -361,7 +350,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with client_process() as client:
+    with spawned_client() as client:
         results = run(args.rates, args.seconds, client)
     print(render(results, args.seconds))
 

@@ -6,10 +6,12 @@ driver, not the bot: the load generator must never queue for the GIL of the apps
 from __future__ import annotations
 
 import math
+import multiprocessing
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sandbox.slack_driver import EventsDriver
@@ -43,23 +45,47 @@ def pool_size(rate: float, timeout: float = SLACK_TIMEOUT) -> int:
     return max(MIN_THREADS, math.ceil(rate * timeout * 2))
 
 
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
 def send_open_loop(
-    url: str, signing_secret: str, bodies: Sequence[bytes], rate: float, *, timeout: float = SLACK_TIMEOUT
+    url: str, signing_secret: str, bodies: Sequence[bytes], rate: float, *, timeout: float = SLACK_TIMEOUT,
+    content_types: Sequence[str] | None = None,
 ) -> list[Sample]:
-    """POST each body, signed like Slack, at start + i/rate whatever earlier requests are doing."""
+    """POST each body, signed like Slack, at start + i/rate whatever earlier requests are doing.
+
+    content_types: one per body (events are JSON, slash commands a form); JSON for all when None.
+    """
+    types = list(content_types) if content_types is not None else [JSON] * len(bodies)
+    if len(types) != len(bodies):
+        raise ValueError(f"{len(types)} content types for {len(bodies)} bodies")
     driver = EventsDriver(url, signing_secret, timeout=timeout)
     threads = pool_size(rate, timeout)
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ack-client") as pool:
         _start_threads(pool, threads)
         start = time.perf_counter() + 0.05
         futures = []
-        for i, raw in enumerate(bodies):
+        for i, (raw, content_type) in enumerate(zip(bodies, types, strict=True)):
             due = start + i / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(pool.submit(_send_one, driver, raw, due - start, start, timeout))
+            futures.append(pool.submit(_send_one, driver, raw, content_type, due - start, start, timeout))
         return [f.result() for f in futures]
+
+
+@contextmanager
+def spawned_client() -> Iterator[Callable[..., list[Sample]]]:
+    """send_open_loop in a spawned process of its own: its threads never wait for the apps' GIL.
+
+    The function it yields takes send_open_loop's arguments and returns its samples.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        def client(url: str, secret: str, bodies: Sequence[bytes], rate: float, **options: object) -> list[Sample]:
+            return pool.submit(send_open_loop, url, secret, list(bodies), rate, **options).result()
+
+        yield client
 
 
 def _start_threads(pool: ThreadPoolExecutor, count: int) -> None:
@@ -70,12 +96,12 @@ def _start_threads(pool: ThreadPoolExecutor, count: int) -> None:
     gate.wait()
 
 
-def _send_one(driver: EventsDriver, raw: bytes, due: float, start: float, timeout: float) -> Sample:
+def _send_one(driver: EventsDriver, raw: bytes, content_type: str, due: float, start: float, timeout: float) -> Sample:
     """Time one POST; a late answer counts as a timeout too, as Slack would already have given up."""
     sent = time.perf_counter()
     status, error = 0, None
     try:
-        status, _ = driver.post_raw(raw, "application/json")
+        status, _ = driver.post_raw(raw, content_type)
     except TimeoutError:
         error = "timeout"
     except ConnectionError:

@@ -335,6 +335,13 @@ class SlackStub:
         channel = self._require_channel(channel)
         return self._commands.invoke(user_obj, channel, command, text, self.base_url, team_id=team_id)
 
+    def command_form(self, user: str, channel: str, command: str, text: str = "") -> dict:
+        """The form slash_command would send, with its response_url open, for a caller that sends it itself
+        (the load benchmark times each request); what the app posts to the response_url is shown as usual."""
+        user_obj = self._require_user(user)
+        channel = self._require_channel(channel)
+        return self._commands.form(user_obj, channel, command, text, self.base_url)
+
     def click(self, user: str, channel: str, ts: str, action_id: str, *, value: str | None = None,
               team_id: str | None = None) -> Interaction:
         """A person clicks a button the message shows; sends block_actions and returns what became of it."""

@@ -33,18 +33,23 @@ class SlashCommands:
     def invoke(self, user: dict, channel: str, command: str, text: str, base_url: str, *,
                team_id: str | None = None) -> dict:
         """Send the command to the app and show its ack; {"status", "ack", "response_url"}."""
-        info = self.workspace.channel(channel) or {}
-        hook = f"{self.objects.identity.team_id}/{self.objects.ids.next('')}/{uuid.uuid4().hex[:24]}"
-        response_url = f"{base_url}commands/{hook}"
-        with self._lock:
-            self._hooks[hook] = {"channel": channel, "user": user["id"], "command": command}
-        form = self.objects.command_form(user, info, command, text, response_url,
-                                         trigger_id=self.triggers.issue(user["id"]), team_id=team_id)
+        form = self.form(user, channel, command, text, base_url, team_id=team_id)
+        response_url = form["response_url"]
         ack_ts = self.workspace.next_ts()
         status, ack = self.delivery.deliver_command(form)
         if ack:
             self.record({"channel": channel, "user": user["id"]}, ack, source="ack", ts=ack_ts)
         return {"status": status, "ack": ack, "response_url": response_url}
+
+    def form(self, user: dict, channel: str, command: str, text: str, base_url: str, *,
+             team_id: str | None = None) -> dict:
+        """The form Slack sends for the command, its response_url open and its trigger_id issued; not sent."""
+        info = self.workspace.channel(channel) or {}
+        hook = f"{self.objects.identity.team_id}/{self.objects.ids.next('')}/{uuid.uuid4().hex[:24]}"
+        with self._lock:
+            self._hooks[hook] = {"channel": channel, "user": user["id"], "command": command}
+        return self.objects.command_form(user, info, command, text, f"{base_url}commands/{hook}",
+                                         trigger_id=self.triggers.issue(user["id"]), team_id=team_id)
 
     def post_response_url(self, hook: str, payload: dict) -> bool:
         """A response_url POST (hook = the path after /commands/); False when no such hook is open."""
