@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: install install-local run test bench bench-ack bench-load bench-local bench-validate clean
+.PHONY: install install-local run test bench bench-ack bench-load bench-reliability bench-local bench-validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench-ack: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python -m bench.load_bench
+
+# The reliability run draws on the tests (the local backend's among them), so it needs the local extra.
+bench-reliability: $(LOCAL_STAMP)
+	$(BIN)/python -m bench.reliability_bench
 
 bench-local: $(LOCAL_STAMP)
 	$(BIN)/python -m bench.local_train_bench
