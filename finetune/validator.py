@@ -17,11 +17,12 @@ import threading
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing import get_all_start_methods, get_context
-from multiprocessing.context import BaseContext
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -237,14 +238,49 @@ def validate_file(path: str | Path, rules: Rules, *, workers: int | None = None)
     if len(ranges) == 1:
         with path.open("rb") as handle:
             return _report(str(path), rules, [_scan(handle, rules, seen)], seen)
-    with ProcessPoolExecutor(max_workers=len(ranges) - 1, mp_context=context) as pool:
-        others = [pool.submit(_scan_range, str(path), start, end, rules) for start, end in ranges[1:]]
-        first = _scan_range(str(path), *ranges[0], rules, seen)  # this process takes the first share meanwhile
-        parts = [first, *(future.result() for future in others)]
+    # A process per share, started at once with its share as its arguments (no pool: a pool hands work
+    # over through a thread of this process, which waits for the GIL while this process scans).
+    workers_started: list[tuple[BaseProcess, Connection]] = []
+    try:
+        for start, end in ranges[1:]:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_scan_share, args=(sender, str(path), start, end, rules), daemon=True)
+            process.start()
+            sender.close()
+            workers_started.append((process, receiver))
+        parts = [_scan_range(str(path), *ranges[0], rules, seen)]  # this process takes the first share meanwhile
+        parts += [_share_result(worker, pipe) for worker, pipe in workers_started]
+    finally:
+        for worker, pipe in workers_started:
+            pipe.close()
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
     return _report(str(path), rules, parts, seen)
 
 
-def _context() -> BaseContext:
+def _scan_share(sender: Connection, path: str, start: int, end: int, rules: Rules) -> None:
+    """A worker process: scans its share and sends back what it found, or why it could not."""
+    try:
+        sender.send((True, _scan_range(path, start, end, rules)))
+    except Exception as exc:  # the parent raises it: one clear line, not a worker's traceback
+        sender.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
+
+
+def _share_result(process: BaseProcess, receiver: Connection) -> _Part:
+    try:
+        ok, value = receiver.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"a validation worker ended without its result (exit status {process.exitcode})") from None
+    if not ok:
+        raise RuntimeError(f"a validation worker failed: {value}")
+    return value
+
+
+def _context() -> ForkContext | SpawnContext:
     """fork where it is safe (no other threads: the CLI), which starts in milliseconds; spawn otherwise."""
     if threading.active_count() == 1 and "fork" in get_all_start_methods():
         return get_context("fork")

@@ -192,3 +192,18 @@ def test_what_a_hand_written_file_holds_is_quoted_short():
     report = validate_text(jsonl(*good_rows(10), odd), MINI)
     assert [p.kind for p in report.problems] == [ProblemKind.UNKNOWN_KEY, ProblemKind.UNKNOWN_ROLE]
     assert all(len(p.detail) < 120 for p in report.problems)
+
+
+def test_a_worker_that_dies_without_its_share_is_one_clear_error_not_a_hang():
+    import multiprocessing
+    import os
+
+    from finetune.validator import _share_result
+
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=os._exit, args=(9,))
+    worker.start()
+    sender.close()  # as validate_file does: only the worker holds the sending end
+    with pytest.raises(RuntimeError, match=r"a validation worker ended without its result \(exit status 9\)"):
+        _share_result(worker, receiver)
