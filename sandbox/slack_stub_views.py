@@ -62,6 +62,7 @@ class Views:
         stored = self._stored(view, previous=None)
         with self._lock:
             self._stacks[user] = [stored]  # a new modal replaces whatever that person had open
+        self._changed(user)
         return {"view": copy.deepcopy(stored)}
 
     def _push(self, args: dict) -> dict:
@@ -75,6 +76,7 @@ class Views:
                 raise ApiError("push_limit_reached")
             stored = self._stored(view, previous=stack[-1])
             stack.append(stored)
+        self._changed(user)
         return {"view": copy.deepcopy(stored)}
 
     def _update(self, args: dict) -> dict:
@@ -83,15 +85,22 @@ class Views:
         if not view_id and not external_id:
             raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] view_id or external_id is required"]})
         with self._lock:
-            for stack in self._stacks.values():
+            updated = None
+            for user, stack in self._stacks.items():
                 for index, current in enumerate(stack):
                     if (view_id and current["id"] == view_id) or (external_id and current["external_id"] == external_id):
                         if expected_hash and expected_hash != current["hash"]:
                             raise ApiError("hash_conflict")
                         stack[index] = self._stored(view, previous=stack[index - 1] if index else None,
                                                     keep=current)
-                        return {"view": copy.deepcopy(stack[index])}
-        raise ApiError("not_found")
+                        updated = user, copy.deepcopy(stack[index])
+                        break
+                if updated:
+                    break
+        if updated is None:
+            raise ApiError("not_found")
+        self._changed(updated[0])
+        return {"view": updated[1]}
 
     # ------------------------------------------------------------- a person submits or closes
 
@@ -107,6 +116,7 @@ class Views:
         status, response = self.delivery.deliver_interaction(payload, accepts_response_payload=True)
         if status == 200:
             self._after_submit(user["id"], view["id"], response or {})
+            self._changed(user["id"])
         return Interaction(payload, status, response)
 
     def close(self, user: dict) -> Interaction | None:
@@ -114,11 +124,16 @@ class Views:
         view = self.top(user["id"])
         with self._lock:
             self._stacks[user["id"]].pop()
+        self._changed(user["id"])
         if not view.get("notify_on_close"):
             return None
         payload = self.payloads.view_closed(user, view)
         status, response = self.delivery.deliver_interaction(payload)
         return Interaction(payload, status, response)
+
+    def _changed(self, user: str) -> None:
+        """A person's modals changed: a page showing them (the playground) reads them again."""
+        self.objects.workspace.announce({"type": "view", "user": user})
 
     def _after_submit(self, user: str, view_id: str, response: dict) -> None:
         action = response.get("response_action")

@@ -49,6 +49,10 @@ class Workspace:
 
         return unsubscribe
 
+    def announce(self, record: dict) -> None:
+        """Tell the listeners of a change outside the messages (a modal opened or closed, say)."""
+        self._emit(record)
+
     def _emit(self, record: dict) -> None:
         """Call listeners outside the lock so they may read the workspace back."""
         with self._lock:

@@ -167,6 +167,26 @@
     return `<div class="reactions" role="group" aria-label="Reactions">${buttons.join("")}</div>`;
   }
 
+  // Slack's native feedback buttons (a context_actions block) and the message's own buttons (Improve).
+  function controlsHtml(message) {
+    const controls = message.controls || [];
+    if (!controls.length) return "";
+    const buttons = controls.map((c) => {
+      const ts = esc(message.ts);
+      if (c.kind === "feedback") {
+        const side = c.positive ? "positive" : "negative";
+        return `<button type="button" class="control feedback ${side}" data-testid="feedback-${side}" ` +
+          `data-action="feedback" data-ts="${ts}" data-positive="${c.positive}" data-focus="feedback:${side}" ` +
+          `aria-label="${esc(c.label || c.text)}" title="${esc(c.label || c.text)}">` +
+          `${Emoji.html(c.positive ? "+1" : "-1", { decorative: true })}<span>${esc(c.text)}</span></button>`;
+      }
+      return `<button type="button" class="control button" data-testid="button" data-action="button" data-ts="${ts}" ` +
+        `data-action-id="${esc(c.action_id)}" data-value="${esc(c.value || "")}" data-focus="button:${esc(c.action_id)}" ` +
+        `aria-label="${esc(c.label || c.text)}">${esc(c.text)}</button>`;
+    });
+    return `<div class="controls" data-testid="controls" role="group" aria-label="Answer feedback">${buttons.join("")}</div>`;
+  }
+
   function threadSummary(message) {
     if (!message.reply_count || message.is_reply) return "";
     const count = message.reply_count === 1 ? "1 reply" : `${message.reply_count} replies`;
@@ -198,7 +218,7 @@
       avatar(message.user, message.is_bot) +
       `<div class="msg-body">${head(message.user, message.is_bot, message.ts)}` +
       `<div class="msg-text" data-testid="message-text">${render(message.text)}</div>${context}` +
-      `${reactions(message)}${where === "main" ? threadSummary(message) : ""}</div>${actions}</div>`;
+      `${controlsHtml(message)}${reactions(message)}${where === "main" ? threadSummary(message) : ""}</div>${actions}</div>`;
   }
 
   // The model badge comes from the reply's metadata (message.model), never from the footer's text: where the
@@ -223,10 +243,11 @@
     const dm = channel && channel.is_im;
     const title = dm ? `This is your direct message with ${esc(state.data.bot.name)}` : `This is the very beginning of <span>#${esc(channel ? channel.name : "")}</span>`;
     const text = dm
-      ? `Ask it anything here, no mention needed. React ${Emoji.html("+1")} on answers you like.`
-      : `Ask the bot with <strong>@finetune-bot Review this product: …</strong>, react ` +
-        `${["+1", "white_check_mark", "star"].map((name) => Emoji.html(name)).join(" ")} on good answers, ` +
-        "then try <code>/finetune run</code>.";
+      ? `Ask it anything here, no mention needed. Click <strong>Good answer</strong> or react ${Emoji.html("+1")} ` +
+        "on answers you like, <strong>Improve</strong> on those you would write differently."
+      : `Ask the bot with <strong>@finetune-bot Review this product: …</strong>, click <strong>Good answer</strong> ` +
+        `or react ${["+1", "white_check_mark", "star"].map((name) => Emoji.html(name)).join(" ")} on good answers, ` +
+        "<strong>Improve</strong> the others, then try <code>/finetune run</code>.";
     return `<div class="intro" data-testid="intro"><h2>${title}</h2><p>${text}</p></div>`;
   }
 
@@ -299,6 +320,7 @@
     renderModel();
     renderMain(channel);
     renderThread();
+    renderModal();
   }
 
   function renderUsers() {
@@ -373,6 +395,73 @@
     reconcile(list, items);
     if (stick) list.scrollTop = list.scrollHeight;
     state.stickThread = false;
+  }
+
+  // ------------------------------------------------------------------ the modal (Improve)
+
+  // Redrawn only when the view itself changes (a new view, new errors), so what the person types stays.
+  function renderModal() {
+    const overlay = $("modal");
+    const view = state.data.view;
+    if (!view) {
+      if (!overlay.hidden) {
+        overlay.hidden = true;
+        overlay.__sig = null;
+        $("modal-form").innerHTML = "";
+        if (state.modalOpener && document.body.contains(state.modalOpener)) state.modalOpener.focus();
+      }
+      return;
+    }
+    const sig = JSON.stringify([view.id, view.hash, view.errors]);
+    if (overlay.__sig === sig) return;
+    const typed = overlay.__view === view.id ? currentValues() : {};
+    overlay.__sig = sig;
+    overlay.__view = view.id;
+    const texts = view.texts.map((t) => `<p class="modal-text">${render(t)}</p>`).join("");
+    const inputs = view.inputs.map((input, index) => {
+      const id = `modal-input-${index}`;
+      const value = typed[input.block_id] !== undefined ? typed[input.block_id] : input.value;
+      const error = view.errors[input.block_id];
+      const field = input.multiline
+        ? `<textarea id="${id}" data-testid="modal-input" data-block="${esc(input.block_id)}" rows="8" maxlength="${input.max_length}"` +
+          `${error ? ' aria-invalid="true"' : ""}>${esc(value)}</textarea>`
+        : `<input id="${id}" data-testid="modal-input" data-block="${esc(input.block_id)}" maxlength="${input.max_length}" ` +
+          `value="${esc(value)}"${error ? ' aria-invalid="true"' : ""}>`;
+      return `<div class="modal-field"><label for="${id}">${esc(input.label)}${input.optional ? " <span>(optional)</span>" : ""}</label>` +
+        `${field}${input.hint ? `<p class="modal-hint">${esc(input.hint)}</p>` : ""}` +
+        `${error ? `<p class="modal-error" data-testid="modal-error" role="alert">${esc(error)}</p>` : ""}</div>`;
+    }).join("");
+    $("modal-title").textContent = view.title;
+    $("modal-form").innerHTML = `${texts}${inputs}<div class="modal-buttons">` +
+      `<button type="button" class="modal-cancel" data-testid="modal-cancel" data-action="modal-cancel">${esc(view.close)}</button>` +
+      `<button type="submit" class="modal-submit" data-testid="modal-submit">${esc(view.submit)}</button></div>`;
+    overlay.hidden = false;
+    const first = $("modal-form").querySelector("textarea, input");
+    if (first) first.focus();
+  }
+
+  function currentValues() {
+    const values = {};
+    for (const field of $("modal-form").querySelectorAll("[data-block]")) values[field.dataset.block] = field.value;
+    return values;
+  }
+
+  async function submitModal() {
+    try {
+      await api("/api/views/submit", { values: currentValues(), user: state.user });
+      scheduleRefresh(0);
+    } catch (error) {
+      toast(error.message);
+    }
+  }
+
+  async function closeModal() {
+    try {
+      await api("/api/views/close", { user: state.user });
+    } catch (error) {
+      if (error.status !== 409) toast(error.message);
+    }
+    scheduleRefresh(0);
   }
 
   // ------------------------------------------------------------------ talking to the server
@@ -453,7 +542,7 @@
       let note = {};
       try { note = JSON.parse(event.data); } catch (e) { /* refresh anyway */ }
       if (note.channel && note.channel !== state.channel) return;
-      if (note.type === "ephemeral" && note.user && note.user !== state.user) return;
+      if ((note.type === "ephemeral" || note.type === "view") && note.user && note.user !== state.user) return;
       scheduleRefresh();
     });
     source.addEventListener("error", () => {
@@ -507,6 +596,27 @@
       toast(error.message);
       scheduleRefresh(0);
     }
+  }
+
+  async function clickFeedback(button) {
+    try {
+      await api("/api/feedback", { channel: state.channel, ts: button.dataset.ts,
+        positive: button.dataset.positive === "true", user: state.user });
+    } catch (error) {
+      toast(error.message);
+    }
+    scheduleRefresh(0);
+  }
+
+  async function clickButton(button) {
+    state.modalOpener = button;
+    try {
+      await api("/api/actions", { channel: state.channel, ts: button.dataset.ts, action_id: button.dataset.actionId,
+        value: button.dataset.value || undefined, user: state.user });
+    } catch (error) {
+      toast(error.message);
+    }
+    scheduleRefresh(0);
   }
 
   function openThread(ts) {
@@ -577,11 +687,16 @@
     if (!target) return;
     const action = target.dataset.action;
     if (action === "react") toggleReaction(target);
+    else if (action === "feedback") clickFeedback(target);
+    else if (action === "button") clickButton(target);
+    else if (action === "modal-cancel") closeModal();
     else if (action === "open-thread") openThread(target.dataset.ts);
     else if (action === "switch-channel") switchChannel(target.dataset.channel);
     else if (action === "dismiss") { state.dismissed.add(target.dataset.ts); renderMain(currentChannel()); $("composer").focus(); }
   });
 
+  $("modal-form").addEventListener("submit", (event) => { event.preventDefault(); submitModal(); });
+  $("modal").addEventListener("keydown", (event) => { if (event.key === "Escape") { event.stopPropagation(); closeModal(); } });
   $("thread-close").addEventListener("click", () => closeThread(true));
   $("thread-pane").addEventListener("keydown", (event) => { if (event.key === "Escape") closeThread(true); });
   $("user-switch").addEventListener("change", (event) => switchUser(event.target.value));

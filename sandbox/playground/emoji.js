@@ -18,6 +18,9 @@
   const GLYPHS = {
     "+1": THUMB,
     "-1": `<g transform="matrix(1 0 0 -1 0 36)">${THUMB}</g>`,
+    pencil2: '<path d="M7 25L24 8l4 4-17 17z" fill="#FFCC4D" stroke="#C1694F" stroke-width="1.2" stroke-linejoin="round"/>' +
+      '<path d="M24 8l2.5-2.5a2 2 0 0 1 2.8 0l1.2 1.2a2 2 0 0 1 0 2.8L28 12z" fill="#EA596E"/>' +
+      '<path d="M7 25l-2 6 6-2z" fill="#FFE8B6" stroke="#C1694F" stroke-width="1.2" stroke-linejoin="round"/>',
     white_check_mark: `<rect x="2" y="2" width="32" height="32" rx="6" fill="#77B255"/>${CHECK}`,
     heavy_check_mark: '<path d="M6 19l8 8L30.5 9" fill="none" stroke="#31373D" stroke-width="5" stroke-linecap="round" stroke-linejoin="round"/>',
     x: '<path d="M8 8l20 20M28 8L8 28" stroke="#DD2E44" stroke-width="5.5" stroke-linecap="round"/>',

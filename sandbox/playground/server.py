@@ -1,7 +1,8 @@
 """The web playground: a Slack-like page over the SlackStub's workspace, for trying the bot offline.
 
 Every action on the page goes through the stub's user-action methods (post_as_user, add_reaction,
-remove_reaction, slash_command), so the bot receives the same signed events it would get from Slack.
+remove_reaction, slash_command, feedback, click, submit_view, close_view), so the bot receives the same
+signed events and interactions it would get from Slack.
 The page learns about changes from Server-Sent Events fed by `SlackStub.subscribe` and re-reads the
 workspace through a small JSON API:
 
@@ -10,6 +11,10 @@ workspace through a small JSON API:
     POST /api/messages   {"channel", "text", "thread_ts"?, "user"?}
     POST /api/reactions  {"channel", "ts", "name", "add": bool, "user"?}
     POST /api/commands   {"channel", "text": "/finetune status", "user"?}
+    POST /api/feedback   {"channel", "ts", "positive": bool, "user"?}     (a reply's Good/Bad answer buttons)
+    POST /api/actions    {"channel", "ts", "action_id", "value"?, "user"?} (a button, such as Improve)
+    POST /api/views/submit {"values": {block_id: text}, "user"?}          (the modal on top, as shown, changed)
+    POST /api/views/close  {"user"?}
 
 Errors answer {"ok": false, "error": code, "message": "what to fix"} with a 4xx status, never a crash.
 """
@@ -46,6 +51,7 @@ MAX_TEXT = 40_000  # Slack's own limit for a message's text
 HEARTBEAT_SECONDS = 10.0
 CLIENT_QUEUE = 1000
 COMMANDS = ("/finetune",)
+MODAL_INPUT_LIMIT = 3_000  # Slack's plain_text_input holds this many characters
 REACTION_NAME = re.compile(r"[a-z0-9_+'\-]{1,100}(?:::skin-tone-[2-6])?")
 _STOP = object()
 
@@ -179,7 +185,34 @@ class Playground:
             "ephemerals": ephemerals,
             "model": self._reply_model(),
             "approve_reactions": list(self._approve_reactions()),
+            "view": self._modal(me),
         }
+
+    def _modal(self, me: str) -> dict | None:
+        """The modal on top of `me`'s stack, as the page draws it: its texts, its inputs, and the app's errors."""
+        views = self.slack.open_views(me)
+        if not views:
+            return None
+        view = views[-1]
+        texts: list[str] = []
+        inputs: list[dict] = []
+        for block in view.get("blocks") or []:
+            kind = block.get("type")
+            if kind == "input":
+                element = block.get("element") or {}
+                inputs.append({
+                    "block_id": block["block_id"], "label": _plain(block.get("label")),
+                    "value": element.get("initial_value") or "", "multiline": bool(element.get("multiline")),
+                    "max_length": int(element.get("max_length") or MODAL_INPUT_LIMIT),
+                    "optional": bool(block.get("optional")), "hint": _plain(block.get("hint")),
+                })
+            elif kind == "section":
+                texts.append(_plain(block.get("text")))
+            elif kind == "context":
+                texts.extend(_plain(e) for e in block.get("elements") or [])
+        return {"id": view["id"], "hash": view.get("hash"), "title": _plain(view.get("title")),
+                "submit": _plain(view.get("submit")) or "Submit", "close": _plain(view.get("close")) or "Cancel",
+                "texts": [t for t in texts if t], "inputs": inputs, "errors": self.slack.view_errors(view["id"])}
 
     def _view(self, message: dict, channel: str | None = None) -> dict:
         """What the page needs of one message; with `channel`, also the model that answered in its thread."""
@@ -199,6 +232,7 @@ class Playground:
             "reactions": [{"name": r["name"], "count": r["count"], "users": r["users"]}
                           for r in message.get("reactions", [])],
             "subtype": message.get("subtype"),
+            "controls": _controls(message),
         }
         if channel and view["reply_count"]:
             # the channel view shows, under each question, which model answered in its thread
@@ -282,6 +316,72 @@ class Playground:
             raise _api_problem(exc) from None
         return {"ok": True, "message": self._view(self.slack.message(channel, ts) or {"ts": ts})}
 
+    def feedback(self, body: dict) -> dict:
+        """A click on a reply's Good answer / Bad answer buttons (Slack's feedback_buttons)."""
+        me = self._person(body.get("user") or self.user)
+        channel = self._channel(_required_str(body, "channel"), me)
+        ts = _required_str(body, "ts")
+        positive = body.get("positive")
+        if not isinstance(positive, bool):
+            raise BadRequest(400, "invalid_positive", '"positive" must be true (Good answer) or false (Bad answer).')
+        message = self._message_with(channel, ts, "feedback")
+        action_id = next(c["action_id"] for c in _controls(message) if c["kind"] == "feedback")
+        return self._interaction(self.slack.feedback(me, channel, ts, positive=positive, action_id=action_id))
+
+    def action(self, body: dict) -> dict:
+        """A click on one of a message's buttons (Improve), by its action_id."""
+        me = self._person(body.get("user") or self.user)
+        channel = self._channel(_required_str(body, "channel"), me)
+        ts = _required_str(body, "ts")
+        action_id = _required_str(body, "action_id")
+        message = self._message_with(channel, ts, "button")
+        button = next((c for c in _controls(message) if c["kind"] == "button" and c["action_id"] == action_id), None)
+        if button is None:
+            raise BadRequest(404, "no_such_button", f"That message has no button {action_id!r}.")
+        value = _optional_str(body, "value") or button.get("value")
+        return self._interaction(self.slack.click(me, channel, ts, action_id, value=value))
+
+    def submit_view(self, body: dict) -> dict:
+        """Submits the modal on top, as shown, with `values` (block_id -> text) typed over its inputs."""
+        me = self._person(body.get("user") or self.user)
+        values = body.get("values") or {}
+        if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+            raise BadRequest(400, "invalid_values", '"values" must map each input\'s block_id to its text.')
+        if not self.slack.open_views(me):
+            raise BadRequest(409, "no_view", "There is no form open to submit.")
+        try:
+            result = self.slack.submit_view(me, values)
+        except ValueError as exc:  # what a Slack client would not send: an empty required input, too long a text
+            raise BadRequest(400, "not_sent", str(exc)) from None
+        self._acked(result)
+        return {"ok": True, "view": self._modal(me)}
+
+    def close_view(self, body: dict) -> dict:
+        me = self._person(body.get("user") or self.user)
+        if not self.slack.open_views(me):
+            raise BadRequest(409, "no_view", "There is no form open to close.")
+        self.slack.close_view(me)
+        return {"ok": True, "view": self._modal(me)}
+
+    def _message_with(self, channel: str, ts: str, kind: str) -> dict:
+        message = self.slack.message(channel, ts)
+        if message is None:
+            raise BadRequest(404, "message_not_found", f"There is no message {ts} in that conversation.")
+        if not any(c["kind"] == kind for c in _controls(message)):
+            what = "feedback buttons" if kind == "feedback" else "buttons"
+            raise BadRequest(400, f"no_{kind}", f"That message has no {what}.")
+        return message
+
+    def _interaction(self, result: Any) -> dict:
+        self._acked(result)
+        return {"ok": True, "status": result.status}
+
+    @staticmethod
+    def _acked(result: Any) -> None:
+        if not result.acked:
+            why = "did not answer in time" if result.status == 0 else f"answered HTTP {result.status}"
+            raise BadRequest(502, "interaction_failed", f"The click did not get through: the bot {why}.")
+
     def command(self, body: dict) -> dict:
         """Runs "/finetune ..." in the request thread: the stub waits for the bot's ack, as Slack does."""
         me = self._person(body.get("user") or self.user)
@@ -350,6 +450,35 @@ def _offer(client: queue.Queue, item: Any) -> None:
 def _user_view(user: dict) -> dict:
     return {"id": user["id"], "name": user["name"], "real_name": user.get("real_name") or user["name"],
             "is_bot": bool(user.get("is_bot"))}
+
+
+def _plain(text: Any) -> str:
+    """A Block Kit text object's text (plain_text or mrkdwn), or a bare string as it is."""
+    if isinstance(text, dict):
+        return str(text.get("text") or "")
+    return text if isinstance(text, str) else ""
+
+
+def _controls(message: dict) -> list[dict]:
+    """The interactive elements a message shows, in block order: feedback buttons (one entry a side) and buttons."""
+    controls: list[dict] = []
+    for block in message.get("blocks") or []:
+        if block.get("type") not in ("actions", "context_actions"):
+            continue
+        for element in block.get("elements") or []:
+            if not isinstance(element, dict):
+                continue
+            if element.get("type") == "feedback_buttons":
+                for side, positive in (("positive_button", True), ("negative_button", False)):
+                    button = element.get(side) or {}
+                    controls.append({"kind": "feedback", "action_id": element.get("action_id") or "", "positive": positive,
+                                     "text": _plain(button.get("text")) or ("Good" if positive else "Bad"),
+                                     "label": button.get("accessibility_label") or _plain(button.get("text"))})
+            elif element.get("type") == "button":
+                controls.append({"kind": "button", "action_id": element.get("action_id") or "",
+                                 "value": element.get("value"), "text": _plain(element.get("text")),
+                                 "label": element.get("accessibility_label") or _plain(element.get("text"))})
+    return controls
 
 
 def _context_text(message: dict) -> str:
@@ -457,6 +586,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/messages": self.playground.post_message,
             "/api/reactions": self.playground.react,
             "/api/commands": self.playground.command,
+            "/api/feedback": self.playground.feedback,
+            "/api/actions": self.playground.action,
+            "/api/views/submit": self.playground.submit_view,
+            "/api/views/close": self.playground.close_view,
         }
         path = urlsplit(self.path).path
         action = routes.get(path)

@@ -161,6 +161,14 @@ def test_state_lists_people_channels_and_the_reply_model(sandbox: tuple[LocalSta
          "not_a_command"),
         ("POST", "api/commands", {"channel": "C0NOPE", "text": "/finetune status"}, None, "application/json", 400,
          "unknown_channel"),
+        ("POST", "api/feedback", {"channel": "C0GENERAL", "ts": "1.000001", "positive": True}, None,
+         "application/json", 404, "message_not_found"),
+        ("POST", "api/feedback", {"channel": "C0GENERAL", "ts": "1.000001", "positive": "yes"}, None,
+         "application/json", 400, "invalid_positive"),
+        ("POST", "api/actions", {"channel": "C0GENERAL", "ts": "1.000001"}, None, "application/json", 400,
+         "missing_action_id"),
+        ("POST", "api/views/submit", {"values": {"part_0": 3}}, None, "application/json", 400, "invalid_values"),
+        ("POST", "api/views/submit", {"values": {}}, None, "application/json", 409, "no_view"),
         ("GET", "api/state?channel=C0NOPE", None, None, "application/json", 400, "unknown_channel"),
         ("GET", "api/state?user=mallory", None, None, "application/json", 400, "unknown_user"),
         ("GET", "api/nothing-here", None, None, "application/json", 404, "not_found"),
@@ -211,6 +219,89 @@ def test_a_posted_question_reaches_the_bot_and_its_reply_appears(
     status, removed = call(base, "POST", "api/reactions",
                            {"channel": "C0GENERAL", "ts": reply["ts"], "name": "+1", "add": False, "user": "bob"})
     assert status == 200 and removed["message"]["reactions"] == []
+
+
+def ask(base: str, product: str) -> dict:
+    """alice asks through the page; the bot's reply in its thread, once it is there."""
+    posted = call(base, "POST", "api/messages",
+                  {"channel": "general", "text": f"@finetune-bot Review this product: {product}"})[1]["message"]
+
+    def reply() -> dict | None:
+        thread = call(base, "GET", f"api/state?thread={posted['ts']}")[1]["thread"]
+        answers = [m for m in (thread or {}).get("messages", [])[1:] if m["is_bot"] and m["model"]]
+        return answers[0] if answers else None
+
+    return wait_until(reply)
+
+
+def ephemeral_for(base: str, user: str, needle: str) -> dict | None:
+    found = call(base, "GET", f"api/state?user={user}")[1]["ephemerals"]
+    return next((e for e in found if needle in e["text"]), None)
+
+
+@pytest.mark.timeout(60)
+def test_a_reply_shows_slacks_feedback_buttons_and_a_click_is_answered_only_to_who_clicked(
+    sandbox: tuple[LocalStack, Playground], base: str
+) -> None:
+    stack, _ = sandbox
+    reply = ask(base, "a pair of hiking poles")
+    assert [(c["kind"], c.get("positive"), c["text"]) for c in reply["controls"]] == [
+        ("feedback", True, "Good answer"), ("feedback", False, "Bad answer"), ("button", None, "Improve")]
+
+    status, clicked = call(base, "POST", "api/feedback",
+                           {"channel": "C0GENERAL", "ts": reply["ts"], "positive": True, "user": "bob"})
+    assert (status, clicked["status"]) == (200, 200)
+    assert any(d.kind == "interactive" for d in stack.slack.deliveries), "the bot got Slack's block_actions"
+    wait_until(lambda: ephemeral_for(base, "U0BOB", "counts as a good example"))
+    assert ephemeral_for(base, "U0ALICE", "counts as a good example") is None, "only bob sees his note"
+    # the same click again changes nothing, and says so
+    call(base, "POST", "api/feedback", {"channel": "C0GENERAL", "ts": reply["ts"], "positive": True, "user": "bob"})
+    wait_until(lambda: ephemeral_for(base, "U0BOB", "Already noted"))
+
+
+@pytest.mark.timeout(60)
+def test_improve_opens_the_answer_in_a_form_and_saving_it_notes_the_correction_in_the_thread(
+    sandbox: tuple[LocalStack, Playground], base: str
+) -> None:
+    reply = ask(base, "a folding bike")
+    improve = next(c for c in reply["controls"] if c["text"] == "Improve")
+
+    status, _ = call(base, "POST", "api/actions",
+                     {"channel": "C0GENERAL", "ts": reply["ts"], "action_id": improve["action_id"], "user": "bob"})
+    assert status == 200
+    view = wait_until(lambda: call(base, "GET", "api/state?user=bob")[1]["view"])
+    assert view["title"] == "Improve this answer" and view["submit"] == "Save"
+    [box] = view["inputs"]
+    assert box["multiline"] and box["max_length"] == 3000 and box["value"] == reply["text"]
+    assert call(base, "GET", "api/state")[1]["view"] is None, "the form is bob's alone"
+
+    # an empty answer is refused beside the box, and the form stays open
+    status, refused = call(base, "POST", "api/views/submit", {"values": {box["block_id"]: " "}, "user": "bob"})
+    assert status == 200 and refused["view"]["errors"] == {box["block_id"]: "The answer cannot be empty."}
+
+    better = "Folds in ten seconds, rides like a full-size bike, and at 11 kg it goes up the stairs with you."
+    status, saved = call(base, "POST", "api/views/submit", {"values": {box["block_id"]: better}, "user": "bob"})
+    assert status == 200 and saved["view"] is None, "saving closes the form"
+
+    def noted() -> dict | None:
+        thread = call(base, "GET", f"api/state?thread={reply['thread_ts']}")[1]["thread"]
+        return next((m for m in thread["messages"] if "improved this answer" in m["text"]), None)
+
+    assert wait_until(noted)["text"].startswith(":pencil2: <@U0BOB> improved this answer.")
+
+
+@pytest.mark.timeout(60)
+def test_a_form_closed_with_cancel_is_gone_and_nothing_is_saved(sandbox: tuple[LocalStack, Playground], base: str) -> None:
+    reply = ask(base, "a rice cooker")
+    call(base, "POST", "api/actions",
+         {"channel": "C0GENERAL", "ts": reply["ts"], "action_id": "improve_reply", "user": "alice"})
+    assert wait_until(lambda: call(base, "GET", "api/state")[1]["view"])
+    status, closed = call(base, "POST", "api/views/close", {})
+    assert status == 200 and closed["view"] is None
+    again = call(base, "POST", "api/views/close", {})
+    assert again[0] == 409 and again[1]["error"] == "no_view"
+    thread = call(base, "GET", f"api/state?thread={reply['thread_ts']}")[1]["thread"]
+    assert not any("improved this answer" in m["text"] for m in thread["messages"])
 
 
 @pytest.mark.timeout(60)
@@ -355,6 +446,35 @@ def _assert_emoji_are_inline_glyphs(page, expect, stack: LocalStack, reply, thum
     assert not re.search("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u231A-\u23FF]", text), text
 
 
+def _approve_with_the_good_answer_button(page, expect, reply) -> None:
+    """Slack's feedback buttons under the answer: a click is told back to bob alone, as an ephemeral."""
+    expect(reply.get_by_test_id("feedback-negative")).to_be_visible()
+    reply.get_by_test_id("feedback-positive").click()
+    expect(page.get_by_test_id("ephemeral").filter(has_text="counts as a good example")).to_have_count(1)
+
+
+def _improve_in_the_form(page, expect, stack: LocalStack, pane, reply) -> None:
+    """Improve opens the answer in a form; an empty answer is refused beside the box; Save notes it in the thread."""
+    stored = stack.slack.message("C0GENERAL", reply.get_attribute("data-ts"))["text"]
+    reply.get_by_test_id("button").filter(has_text="Improve").click()
+    modal = page.get_by_test_id("modal")
+    expect(modal).to_be_visible()
+    expect(page.get_by_test_id("modal-title")).to_have_text("Improve this answer")
+    box = modal.get_by_test_id("modal-input")
+    expect(box).to_have_value(stored)
+    expect(box).to_be_focused()
+    box.fill("   ")
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal.get_by_test_id("modal-error")).to_have_text("The answer cannot be empty.")
+    expect(modal).to_be_visible()
+    box.fill(stored + " Worth every cent at this price.")
+    modal.get_by_test_id("modal-submit").click()
+    expect(modal).to_be_hidden()
+    note = pane.locator("[data-testid=message][data-kind=bot]").filter(has_text="improved this answer")
+    expect(note).to_have_count(1)
+    expect(note.locator('.emoji[data-emoji="pencil2"] > svg')).to_have_count(1)
+
+
 def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) -> None:
     base_model = stack.settings.base_model
     page.goto(url)
@@ -392,6 +512,12 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
         reply = pane.locator("[data-testid=message][data-kind=bot]")
         expect(reply).to_have_count(1)
         expect(reply.get_by_test_id("model-badge")).to_have_text(base_model)
+        reply = pane.locator(f'[data-testid=message][data-ts="{reply.get_attribute("data-ts")}"]')
+        if index == 1:  # this one bob approves with Slack's own feedback button instead of an emoji
+            _approve_with_the_good_answer_button(page, expect, reply)
+            continue
+        if index == 2:  # this one bob improves in the form first, then approves his version
+            _improve_in_the_form(page, expect, stack, pane, reply)
         thumbs = reply.locator('[data-testid=reaction][data-name="+1"]')
         expect(thumbs).to_have_attribute("aria-pressed", "false")
         thumbs.click()
@@ -481,6 +607,8 @@ def _play_the_loop(page, expect, stack: LocalStack, url: str, tmp_path: Path) ->
     expect(page.get_by_test_id("channel-title")).to_have_text("# general")
     expect(page.get_by_test_id("user-switch")).to_have_value("U0BOB")
     expect(page.locator('[data-testid=channel-link][data-channel="D0ALICE"]')).to_have_count(0)
-    expect(ephemerals).to_have_count(0)  # alice's slash-command answers were only visible to her
+    # alice's slash-command answers were only visible to her: bob sees only the note on his own click
+    expect(ephemerals).to_have_count(1)
+    expect(ephemerals).to_contain_text("counts as a good example")
     expect(questions).to_have_count(len(PRODUCTS) + 1)
 
