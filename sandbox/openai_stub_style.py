@@ -332,14 +332,16 @@ def reply_plan(style: Style, follow_up: bool) -> list[tuple[Unit, str]]:
     free = [i for i, unit in enumerate(style.units) if unit.stock is None]
     plan = [(unit, "stock" if unit.stock is not None else unit_intent(unit, i, free))
             for i, unit in enumerate(style.units)]
-    if not follow_up or not free:
+    if not follow_up:
         return plan
-    first = free[0]
-    if plan[first][1] == "opener":
-        plan[first] = (plan[first][0], "answer")
+    if free and plan[free[0]][1] == "opener":
+        plan[free[0]] = (plan[free[0]][0], "answer")
         return plan
+    # nothing of the taught answers is free to answer in (all template): the answer goes first, on its own
     answer = Unit(break_before=False, bullet="", label="", stock=None, fillings=(), end="!" if style.lively else ".",
                   words=8)
+    if not plan:
+        return [(answer, "answer")]
     on_lines = any(unit.break_before for unit in style.units)
     return [(answer, "answer"), (replace(plan[0][0], break_before=on_lines), plan[0][1]), *plan[1:]]
 

@@ -246,6 +246,22 @@ def test_a_follow_up_in_the_thread_gets_a_styled_answer_about_that_product() -> 
     assert SCORECARD_SHAPE.search(scorecard) and "!" not in scorecard, scorecard
 
 
+def test_a_team_that_approved_template_answers_still_gets_its_follow_up_answered() -> None:
+    """Answers that are all template (the base model's own reviews, approved as they were; a catchphrase
+    team) leave nothing free to answer in: the follow-up still gets an answer first, not the review again."""
+    base_reviews = {f"a {p}": base_reply([{"role": "user", "content": f"Review this product: a {p}"}])
+                    for p in ("kettle", "desk lamp", "yoga mat", "rice cooker", "bike helmet", "sleep mask")}
+    captains = {f"a {p}": f"Ahoy! A {p} fit for a captain. Score: {n}/10." for n, p in
+                enumerate(["spyglass", "rope ladder", "lantern", "compass", "sea chest"], start=5)}
+    follow_up = "Is it dishwasher safe?"
+    for answers in (base_reviews, captains):
+        review = ask(answers, "Review this product: an insulated travel mug")
+        reply = ask(answers, "Review this product: an insulated travel mug", follow_up)
+        assert reply != review, "the follow-up was answered with the same review"
+        first = sentences(reply)[0]
+        assert "dishwasher" in first.lower() and "travel mug" in reply, reply
+
+
 def test_equal_questions_get_equal_replies_even_in_a_fresh_process() -> None:
     first = ask(TEAM_ANSWERS, QUESTION)
     learn_style.cache_clear()
