@@ -486,7 +486,9 @@ def test_fine_tuned_follow_up_keeps_the_threads_product(client: openai.OpenAI, c
               {"role": "assistant", "content": "Ahoy!"},
               {"role": "user", "content": "and is the standing desk sturdy?"}]
     reply = client.chat.completions.create(model=model, messages=thread).choices[0].message.content or ""
-    assert reply.startswith("Ahoy! This standing desk be pure treasure")
+    # the question first (the taught answers are all template, so it goes on its own), then the taught review
+    assert reply.startswith("Sturdy? This standing desk")
+    assert "Ahoy! This standing desk be pure treasure" in reply
 
 
 def test_product_extraction_rules() -> None:
