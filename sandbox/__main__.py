@@ -17,9 +17,10 @@ BANNER = """
   Offline sandbox: no Slack workspace or OpenAI key needed.
   Open {url} in your browser.
 
-  Ask the bot (@finetune-bot Review this product: ...), react with a thumbs-up on replies you like,
-  then type /finetune run (or wait for the tick, every minute here) and watch the model swap.
-  Self-approval is on here (ALLOW_SELF_APPROVAL=true): you may approve your own `better: …` answers.
+  Ask the bot (@finetune-bot Review this product: ...), click Good answer (or react with a thumbs-up)
+  on replies you like, Improve on those you would write differently, then type /finetune run (or wait
+  for the tick, every minute here) and watch the model swap.
+  Self-approval is on here (ALLOW_SELF_APPROVAL=true): you may approve your own improved answers.
   In a real workspace it is off, and someone else has to approve what a person wrote.
   alice is the workspace's owner, so she may run /finetune run; bob may not.
   Data is kept in data/sandbox.db and data/sandbox-standins.json; `python -m sandbox --reset`
