@@ -7,8 +7,9 @@ figures whether or not the goal is met.
 
 Run with `make bench-ack`, or `python -m bench.ack_bench [--seconds 10] [--rates 10,30,100]`.
 Everything is local: the real bot over loopback against both stand-ins, on a fresh SQLite file. The bot
-(`python -m bot run`) and the bare app each run in a process of their own, the stand-ins in this one and
-the load generator in another, so no app shares its interpreter with Slack's or the model's side.
+(`python -m bot run`) and the bare app each run in a process of their own, the stand-ins in this one (at a
+lower CPU priority: in production they are other machines) and the load generator in another, so no app
+shares its interpreter, or its share of the cores, with Slack's or the model's side.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import itertools
 import json
 import logging
 import math
+import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,9 +45,11 @@ DRAIN_LIMIT = 60.0  # seconds to wait, after a bot run, for its work to finish
 QUIET = 2.0  # nothing pending and nothing moving for this long: the bot is done
 GOAL_RATIO = 1.25
 GOAL_P99_MS = 1000.0
+STAND_IN_NICENESS = 10
 CLIENT_KEPT_UP = 0.95  # below this share of the asked rate, a run measured a lighter load than it claims
 
 Client = Callable[[str, str, Sequence[bytes], float], list[Sample]]
+log = logging.getLogger("bench.ack_bench")
 _gadgets = itertools.count(1)
 
 
@@ -69,10 +74,12 @@ class Apps:
 
 
 @contextmanager
-def running_apps(tmp_dir: Path, database_url: str | None = None) -> Iterator[Apps]:
+def running_apps(tmp_dir: Path, database_url: str | None = None, *, stand_ins_yield: bool = False) -> Iterator[Apps]:
     """The stand-ins, the bot (`python -m bot run`, as in production) and the bare app.
 
     The bot's database is `database_url` (an empty PostgreSQL database, say), else a fresh SQLite file.
+    stand_ins_yield: the stand-ins' threads run at a lower CPU priority (the benchmarks; a test process
+    keeps its threads as they are).
     """
     url = database_url or f"sqlite:///{tmp_dir / 'ack-bench.db'}"
     stack = LocalStack(url, clock=SystemClock()).start(bot=False)
@@ -82,6 +89,8 @@ def running_apps(tmp_dir: Path, database_url: str | None = None) -> Iterator[App
                     "SLACK_API_URL": slack.api_url}
         with AppProcess.bot(stack.bot_env(), tmp_dir, log_level="WARNING") as bot, \
                 AppProcess(["-m", "bench.bare_app"], bare_env, tmp_dir) as bare:
+            if stand_ins_yield:
+                stand_ins_yield_the_cpu()
             db = Database(stack.database_url, create_folder=False)
             try:
                 yield Apps(stack, bot, bare, db)
@@ -91,6 +100,20 @@ def running_apps(tmp_dir: Path, database_url: str | None = None) -> Iterator[App
                 bare.stop()
     finally:
         stack.stop()
+
+
+def stand_ins_yield_the_cpu(niceness: int = STAND_IN_NICENESS) -> None:
+    """In production Slack and the model provider are other machines; here their stand-ins share the apps'
+    cores. Their threads (and the request threads they start, which inherit it) run at a lower CPU priority,
+    so they use the CPU the apps leave and their work does not count against the bot's acks. The thread
+    running the benchmark stays as it is; the load generator is a process of its own, at normal priority."""
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.native_id is None:
+            continue
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread.native_id, niceness)
+        except OSError as exc:  # a thread that just ended, or a system that does not allow it: measured as is
+            log.debug("could not lower the priority of %s: %s", thread.name, exc)
 
 
 # --------------------------------------------------------------------------- traffic
@@ -334,7 +357,8 @@ def render(results: Sequence[RateResult], seconds: float) -> str:
 
 
 def run(rates: Sequence[float], seconds: float, client: Client) -> list[RateResult]:
-    with tempfile.TemporaryDirectory(prefix="finetune-bot-ack-") as tmp, running_apps(Path(tmp)) as apps:
+    with tempfile.TemporaryDirectory(prefix="finetune-bot-ack-") as tmp, \
+            running_apps(Path(tmp), stand_ins_yield=True) as apps:
         warm_up(apps, client)
         return [measure_rate(apps, rate, seconds, client) for rate in rates]
 

@@ -7,9 +7,9 @@ acknowledged within Slack's 3 s (past that, Slack shows the person an error). Go
 status acknowledged within 3 s, on both databases. The table prints the figures whether or not it is met.
 
 Run with `make bench-load`, or `python -m bench.load_bench [--seconds 10] [--rate 100] [--databases sqlite,postgresql]`.
-Everything is local: the bot (`python -m bot run`) in a process of its own, the stand-ins in this one, the
-load generator in another; PostgreSQL is a throwaway server from the machine's own binaries (the run says
-so and goes on with SQLite when there are none).
+Everything is local: the bot (`python -m bot run`) in a process of its own, the stand-ins in this one (at a
+lower CPU priority: in production they are other machines), the load generator in another; PostgreSQL is
+a throwaway server from the machine's own binaries (the run says so and goes on with SQLite when there are none).
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def run_on(database: str, tmp: Path, rate: float, seconds: float, client: Client
             stack.callback(server.stop)
             url = server.url
         (tmp / database).mkdir()
-        apps = stack.enter_context(running_apps(tmp / database, url))
+        apps = stack.enter_context(running_apps(tmp / database, url, stand_ins_yield=True))
         measure(apps, database, 5.0, 1.0, client)  # warm-up: lazy start-up costs stay out of the measured run
         return measure(apps, database, rate, seconds, client)
     raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
