@@ -45,7 +45,6 @@ DRAIN_LIMIT = 60.0  # seconds to wait, after a bot run, for its work to finish
 QUIET = 2.0  # nothing pending and nothing moving for this long: the bot is done
 GOAL_RATIO = 1.25
 GOAL_P99_MS = 1000.0
-STAND_IN_NICENESS = 10
 CLIENT_KEPT_UP = 0.95  # below this share of the asked rate, a run measured a lighter load than it claims
 
 Client = Callable[[str, str, Sequence[bytes], float], list[Sample]]
@@ -102,17 +101,17 @@ def running_apps(tmp_dir: Path, database_url: str | None = None, *, stand_ins_yi
         stack.stop()
 
 
-def stand_ins_yield_the_cpu(niceness: int = STAND_IN_NICENESS) -> None:
+def stand_ins_yield_the_cpu() -> None:
     """In production Slack and the model provider are other machines; here their stand-ins share the apps'
-    cores. Their threads (and the request threads they start, which inherit it) run at a lower CPU priority,
-    so they use the CPU the apps leave and their work does not count against the bot's acks. The thread
-    running the benchmark stays as it is; the load generator is a process of its own, at normal priority."""
+    cores. Their threads (and the request threads they start, which inherit it) move to the kernel's idle
+    scheduling class, so they use the CPU the apps leave and their work does not count against the bot's
+    acks. The thread running the benchmark stays as it is; the load generator is a process of its own."""
     for thread in threading.enumerate():
         if thread is threading.main_thread() or thread.native_id is None:
             continue
         try:
-            os.setpriority(os.PRIO_PROCESS, thread.native_id, niceness)
-        except OSError as exc:  # a thread that just ended, or a system that does not allow it: measured as is
+            os.sched_setscheduler(thread.native_id, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError) as exc:  # a thread that just ended, or a system that does not allow it: measured as is
             log.debug("could not lower the priority of %s: %s", thread.name, exc)
 
 

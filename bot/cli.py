@@ -47,6 +47,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
     if not has_slack_credentials(env):
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
+    from bot import reply_process
     from bot.app import HttpServer, create_app, settle_for_serving, socket_mode_handler
     from bot.backend_checks import check_backend, check_method
     from bot.services import build_services
@@ -54,7 +55,14 @@ def cmd_run(env: Mapping[str, str]) -> int:
 
     settings = _settings(env, require_credentials=True)
     check_backend(settings)
+    replies = None
+    if settings.reply_process and reply_process.available():
+        replies = reply_process.ReplyProcess.start(settings)  # forked first, while no thread exists
     services = build_services(settings)
+    if replies is not None:
+        assert services.replies is not None
+        replies.answer_here_if_gone(services.replies)
+        services.replies = replies
     worker = None
     try:
         check_method(settings, services.pipeline.backend.capabilities)
@@ -80,6 +88,8 @@ def cmd_run(env: Mapping[str, str]) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
+        if replies is not None:
+            replies.stop()  # the answers it was handed first; this process's clients stay open meanwhile
         if worker is not None:
             worker.stop()
         services.close()

@@ -88,6 +88,7 @@ class Settings:
     redact_patterns: tuple[str, ...] = ()  # REDACT_PATTERNS: extra regular expressions scrubbed from training data
     finetune_admins: frozenset[str] = frozenset()  # who may run, cancel and export; empty: the workspace's admins and owners
     allow_self_approval: bool = False  # True: a person's approval of their own answer counts alone (a team of one)
+    reply_process: bool = True  # `run` answers in a second process, so acks never wait behind answers
     # the validator's cost estimate: USD per 1M training tokens by model (FINETUNE_PRICES_FILE over the built-in table)
     prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     log_level: str = "INFO"
@@ -342,6 +343,7 @@ def load_settings(env: Mapping[str, str], *, require_credentials: bool = True) -
                                  "a list of regular expressions separated by ||"),
         finetune_admins=r.parsed("FINETUNE_ADMINS", defaults.finetune_admins, _user_ids, "a list of Slack user ids"),
         allow_self_approval=r.parsed("ALLOW_SELF_APPROVAL", defaults.allow_self_approval, _boolean, "true or false"),
+        reply_process=r.parsed("REPLY_PROCESS", defaults.reply_process, _boolean, "true or false"),
         prices=r.parsed("FINETUNE_PRICES_FILE", defaults.prices, load_prices, "a price table"),
         log_level=r.parsed("LOG_LEVEL", defaults.log_level, _log_level, "a log level"),
     )

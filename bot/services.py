@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.event_work import EventWork
 from bot.notifier import Notifier
 from bot.outbound import SafeWebClient
+from bot.replies import Replies, TakesReplies
 from bot.suggestions import Suggestions
 from bot.workspace import InstalledTeam, is_admin_or_owner
 from finetune.backend import Backend
@@ -141,6 +142,7 @@ class Services:
     backend_factory: BackendFactory | None = None
     installed_team: InstalledTeam | None = None  # set by build_services; the team auth.test names
     stewards: Stewards | None = None  # set by build_services; who may run, cancel and export
+    replies: TakesReplies | None = None  # set by build_services (this process's pool), or the reply process
 
     def listener_context(self) -> dict[str, Any]:
         """What listeners may ask for by argument name (Bolt injects context keys)."""
@@ -154,6 +156,7 @@ class Services:
             "answering": self.answering,
             "suggestions": self.suggestions,
             "event_work": self.event_work,
+            "replies": self.replies,
             "curation": self.pipeline.config.curation,
             "installed_team": self.installed_team,
             "stewards": self.stewards,
@@ -215,4 +218,5 @@ def build_services(settings: Settings, *, clock: Clock | None = None, backends: 
     return Services(
         settings, clock, db, openai_client, backends, slack, pipeline, reply_model, notifier, answering, suggestions,
         event_work, scheduler, factory, installed_team=InstalledTeam(slack), stewards=stewards,
+        replies=Replies(event_work, answering, suggestions, slack, db),
     )

@@ -1,41 +1,24 @@
 """Questions to the bot: @mentions in channels, direct messages, and follow-ups in its threads.
 
-Each listener only reads the event and hands the work to EventWork: the reply (and any database
-read) happens after Slack has its acknowledgement.
+Each listener only reads the event into a reply order and hands it over (bot.replies): the reply, and any
+database read, happen after Slack has its acknowledgement, here or in the reply process.
 """
 from __future__ import annotations
 
 from slack_bolt import App, BoltContext
-from slack_sdk import WebClient
 
-from bot.answering import Answering
-from bot.event_work import EventWork
 from bot.questions import Question
-from bot.suggestions import Suggestions
-from bot.views import reply as view
-from storage import queries
-from storage.db import Database
+from bot.replies import ReplyOrder, TakesReplies
 
 
-def on_mention(
-    event: dict, body: dict, client: WebClient, context: BoltContext,
-    event_work: EventWork, answering: Answering, suggestions: Suggestions,
-) -> None:
+def on_mention(event: dict, body: dict, context: BoltContext, replies: TakesReplies) -> None:
     question = Question.read(event, body.get("team_id"))
     if question is None:
         return
-    event_work.submit(
-        body.get("event_id"),
-        lambda: respond(client, question, context.bot_user_id or "", answering, suggestions),
-        refuse=lambda: refuse(client, question),
-        unfinished=lambda: answering.unfinished(question),
-    )
+    replies.take(ReplyOrder(body.get("event_id"), question, context.bot_user_id or ""))
 
 
-def on_message(
-    event: dict, body: dict, client: WebClient, context: BoltContext,
-    event_work: EventWork, answering: Answering, suggestions: Suggestions, db: Database,
-) -> None:
+def on_message(event: dict, body: dict, context: BoltContext, replies: TakesReplies) -> None:
     """DMs are always for the bot; in channels, only unmentioned follow-ups in the bot's own threads."""
     if event.get("subtype") or event.get("bot_id") or not event.get("user"):
         return
@@ -46,30 +29,8 @@ def on_message(
     question = Question.read(event, body.get("team_id"))
     if question is None:
         return
-
-    def work() -> None:
-        if direct or _bot_thread(db, question):
-            respond(client, question, bot_user_id, answering, suggestions)
-
-    event_work.submit(body.get("event_id"), work, refuse=lambda: refuse(client, question) if direct else None,
-                      unfinished=lambda: answering.unfinished(question))
-
-
-def respond(client: WebClient, question: Question, bot_user_id: str, answering: Answering, suggestions: Suggestions) -> None:
-    """A question gets an answer; 'better: …' in a thread is a person's better answer to the last one."""
-    if (better := question.suggestion) is not None:
-        suggestions.suggest(client, question, better)
-    else:
-        answering.answer(client, question, bot_user_id)
-
-
-def refuse(client: WebClient, question: Question) -> None:
-    client.chat_postMessage(channel=question.channel, thread_ts=question.root, text=view.BUSY)
-
-
-def _bot_thread(db: Database, question: Question) -> bool:
-    with db.session() as session:
-        return queries.is_bot_thread(session, question.channel, question.thread_ts or "")
+    replies.take(ReplyOrder(body.get("event_id"), question, bot_user_id,
+                            only_in_bot_thread=not direct, refuse_when_busy=direct))
 
 
 def register(app: App) -> None:
