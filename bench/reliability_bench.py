@@ -58,7 +58,7 @@ AREAS = (
         (BOT + "test_bad_input.py", r"empty_mention"),
         (BOT + "test_what_gets_in.py", r"timestamps_are_not|nul_bytes|cannot_be_read"),
         (STORAGE + "test_what_is_stored.py", ALL), (FINETUNE + "test_redaction.py", ALL))),
-    Area("kill -9 during a reply", ((BOT + "test_reply_restart.py", ALL),)),
+    Area("kill -9 during a reply", ((BOT + "test_reply_restart.py", ALL), (BOT + "test_reply_process.py", ALL))),
     Area("kill -9 during a submission", (
         (FINETUNE + "test_lease.py", ALL), (BOT + "test_finetune_run_after_a_crash.py", ALL),
         (BOT + "test_notifier.py", r"kill"), (BOT + "test_core_loop.py", r"restart"),
