@@ -96,7 +96,7 @@ class _Channel(HTTPChannel):
 ACK_SWITCH_INTERVAL_S = 0.001  # CPython's default is 5 ms
 
 
-def settle_for_serving(switch_interval: float | None = ACK_SWITCH_INTERVAL_S) -> None:
+def settle_for_serving(*, answers_here: bool = True) -> None:
     """Process-wide settings for a bot whose acks must not wait behind reply work; run once, after start-up.
 
     A thread woken by a request waits for the GIL up to the switch interval at each hand-over (the
@@ -105,8 +105,8 @@ def settle_for_serving(switch_interval: float | None = ACK_SWITCH_INTERVAL_S) ->
     (modules, models, clients) out of the collector's view: a full collection then walks only what
     serving made, instead of stopping every thread for a hundred milliseconds and more.
     """
-    if switch_interval is not None:  # None: answers run in the reply process, nothing here to cut short
-        sys.setswitchinterval(switch_interval)
+    if answers_here:  # with the reply process, no answer's work is left here to cut short
+        sys.setswitchinterval(ACK_SWITCH_INTERVAL_S)
     gc.collect()
     gc.freeze()
 

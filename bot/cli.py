@@ -48,7 +48,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
         print(NO_CREDENTIALS, file=sys.stderr)
         return 2
     from bot import reply_process
-    from bot.app import ACK_SWITCH_INTERVAL_S, HttpServer, create_app, settle_for_serving, socket_mode_handler
+    from bot.app import HttpServer, create_app, settle_for_serving, socket_mode_handler
     from bot.backend_checks import check_backend, check_method
     from bot.services import build_services
     from bot.startup import check_slack, prepare
@@ -75,7 +75,7 @@ def cmd_run(env: Mapping[str, str]) -> int:
             worker = WorkerThread(build_worker(settings, services.db, services.clock))
             worker.start()
         services.scheduler.start()
-        settle_for_serving(switch_interval=ACK_SWITCH_INTERVAL_S if replies is None else None)
+        settle_for_serving(answers_here=replies is None)
         signal.signal(signal.SIGTERM, _stop)
         model = services.reply_model.current()
         if settings.socket_mode:

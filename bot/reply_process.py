@@ -147,8 +147,7 @@ def _serve(settings: Settings, receiver: Connection, sender: Connection, parent:
             except Exception as exc:  # one order must never end the process
                 log.error("reply order for %s failed: %s: %s", getattr(order, "event_id", None), type(exc).__name__, exc)
     finally:
-        services.event_work.drain()  # answers what it took
-        services.close()
+        services.close()  # drains the pool first: answers what it took
 
 
 def _yield_the_cpu(*, trains_here: bool) -> None:

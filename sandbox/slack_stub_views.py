@@ -85,22 +85,20 @@ class Views:
         if not view_id and not external_id:
             raise ApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] view_id or external_id is required"]})
         with self._lock:
-            updated = None
-            for user, stack in self._stacks.items():
-                for index, current in enumerate(stack):
-                    if (view_id and current["id"] == view_id) or (external_id and current["external_id"] == external_id):
-                        if expected_hash and expected_hash != current["hash"]:
-                            raise ApiError("hash_conflict")
-                        stack[index] = self._stored(view, previous=stack[index - 1] if index else None,
-                                                    keep=current)
-                        updated = user, copy.deepcopy(stack[index])
-                        break
-                if updated:
-                    break
-        if updated is None:
-            raise ApiError("not_found")
-        self._changed(updated[0])
-        return {"view": updated[1]}
+            found = next(((user, stack, index) for user, stack in self._stacks.items()
+                          for index, current in enumerate(stack)
+                          if (view_id and current["id"] == view_id)
+                          or (external_id and current["external_id"] == external_id)), None)
+            if found is None:
+                raise ApiError("not_found")
+            user, stack, index = found
+            current = stack[index]
+            if expected_hash and expected_hash != current["hash"]:
+                raise ApiError("hash_conflict")
+            stack[index] = self._stored(view, previous=stack[index - 1] if index else None, keep=current)
+            updated = copy.deepcopy(stack[index])
+        self._changed(user)
+        return {"view": updated}
 
     # ------------------------------------------------------------- a person submits or closes
 

@@ -324,8 +324,7 @@ class Playground:
         positive = body.get("positive")
         if not isinstance(positive, bool):
             raise BadRequest(400, "invalid_positive", '"positive" must be true (Good answer) or false (Bad answer).')
-        message = self._message_with(channel, ts, "feedback")
-        action_id = next(c["action_id"] for c in _controls(message) if c["kind"] == "feedback")
+        action_id = next(c["action_id"] for c in self._controls_of(channel, ts, "feedback") if c["kind"] == "feedback")
         return self._interaction(self.slack.feedback(me, channel, ts, positive=positive, action_id=action_id))
 
     def action(self, body: dict) -> dict:
@@ -334,8 +333,8 @@ class Playground:
         channel = self._channel(_required_str(body, "channel"), me)
         ts = _required_str(body, "ts")
         action_id = _required_str(body, "action_id")
-        message = self._message_with(channel, ts, "button")
-        button = next((c for c in _controls(message) if c["kind"] == "button" and c["action_id"] == action_id), None)
+        controls = self._controls_of(channel, ts, "button")
+        button = next((c for c in controls if c["kind"] == "button" and c["action_id"] == action_id), None)
         if button is None:
             raise BadRequest(404, "no_such_button", f"That message has no button {action_id!r}.")
         value = _optional_str(body, "value") or button.get("value")
@@ -363,14 +362,16 @@ class Playground:
         self.slack.close_view(me)
         return {"ok": True, "view": self._modal(me)}
 
-    def _message_with(self, channel: str, ts: str, kind: str) -> dict:
+    def _controls_of(self, channel: str, ts: str, kind: str) -> list[dict]:
+        """The message's controls; a clear error when there is no such message or it has none of `kind`."""
         message = self.slack.message(channel, ts)
         if message is None:
             raise BadRequest(404, "message_not_found", f"There is no message {ts} in that conversation.")
-        if not any(c["kind"] == kind for c in _controls(message)):
+        controls = _controls(message)
+        if not any(c["kind"] == kind for c in controls):
             what = "feedback buttons" if kind == "feedback" else "buttons"
             raise BadRequest(400, f"no_{kind}", f"That message has no {what}.")
-        return message
+        return controls
 
     def _interaction(self, result: Any) -> dict:
         self._acked(result)
